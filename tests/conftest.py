@@ -1,0 +1,84 @@
+"""Tiers are pytest markers. A tier whose tools are missing is skipped with the reason, never passed
+silently; the end of the run lists every tier and whether it ran."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness import HELMS, tool
+from harness.paths import CRDS
+
+TIERS = ("render", "schema", "lint", "cluster_kwok", "cluster_kind", "bench")
+
+
+def _missing(paths: list[Path]) -> str | None:
+    absent = [p.name for p in paths if not p.exists()]
+    return f"missing {', '.join(absent)}: run scripts/bootstrap" if absent else None
+
+
+def _docker_running() -> str | None:
+    if not shutil.which("docker"):
+        return "no docker client"
+    ok = subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    return None if ok else "no running Docker engine (scripts/cluster up --provider kind starts one)"
+
+
+def tier_unavailable(tier: str) -> str | None:
+    """Why this machine cannot run the tier, or None when it can."""
+    helms = list(HELMS.values())
+    if tier == "render":
+        return _missing(helms)
+    if tier == "schema":
+        return _missing(helms) or (None if any(CRDS.rglob("*.yaml")) else "CRDs not fetched: run scripts/bootstrap")
+    if tier == "lint":
+        return _missing([*helms, tool("ct")])
+    if tier == "cluster_kwok":
+        return _missing([*helms, tool("kwokctl"), tool("kwok"), tool("kube-apiserver"), tool("etcd")])
+    if tier == "cluster_kind":
+        return _missing([*helms, tool("kind")]) or _docker_running()
+    if tier == "bench":
+        return _missing(helms)
+    raise KeyError(tier)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true", help="rewrite golden render snapshots")
+
+
+_ran: Counter[str] = Counter()
+_skipped: dict[str, str] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {t: tier_unavailable(t) for t in TIERS}
+    for item in items:
+        tiers = [m.name for m in item.iter_markers() if m.name in TIERS]
+        if not tiers:
+            raise pytest.UsageError(f"{item.nodeid} has no tier marker (one of {', '.join(TIERS)})")
+        for tier in tiers:
+            if reasons[tier]:
+                _skipped[tier] = reasons[tier]  # type: ignore[assignment]
+                item.add_marker(pytest.mark.skip(reason=f"tier {tier} skipped: {reasons[tier]}"))
+            else:
+                _ran[tier] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    terminalreporter.section("tiers")
+    for tier in TIERS:
+        if tier in _skipped:
+            terminalreporter.write_line(f"{tier:13} SKIPPED: {_skipped[tier]}")
+        elif _ran[tier]:
+            terminalreporter.write_line(f"{tier:13} ran {_ran[tier]} tests")
+        else:
+            terminalreporter.write_line(f"{tier:13} not selected")
+
+
+@pytest.fixture(params=sorted(HELMS), ids=lambda h: h)
+def helm(request: pytest.FixtureRequest) -> str:
+    """Each test that takes `helm` runs once with Helm 4 and once with Helm 3."""
+    return request.param

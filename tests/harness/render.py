@@ -1,0 +1,137 @@
+"""Render charts with a real Helm binary and hand back parsed objects."""
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .paths import CHARTS, HELMS, TEST_CHARTS, VALUES, tool_env
+
+Obj = dict[str, Any]
+
+
+class RenderError(Exception):
+    """helm template failed; .stderr holds Helm's message (a chart's `fail` text is in it)."""
+
+    def __init__(self, chart: str, stderr: str):
+        super().__init__(f"helm template {chart} failed:\n{stderr}")
+        self.stderr = stderr
+
+
+def chart_path(chart: str | Path) -> Path:
+    """A chart by name (charts/ first, then tests/charts/) or by path."""
+    path = Path(chart)
+    if path.is_dir():
+        return path
+    for base in (CHARTS, TEST_CHARTS):
+        if (base / str(chart) / "Chart.yaml").exists():
+            return base / str(chart)
+    raise FileNotFoundError(f"no chart named {chart} under {CHARTS} or {TEST_CHARTS}")
+
+
+@functools.cache
+def build_dependencies(path: Path, helm: str = "helm4") -> None:
+    """`helm dependency build` once per chart and session (file:// deps such as ml-common)."""
+    chart = yaml.safe_load((path / "Chart.yaml").read_text())
+    if not chart.get("dependencies"):
+        return
+    proc = subprocess.run([str(HELMS[helm]), "dependency", "build", "--skip-refresh", str(path)],
+                          capture_output=True, text=True, env=tool_env())
+    if proc.returncode != 0:
+        raise RenderError(str(path), proc.stderr)
+
+
+def render(chart: str | Path, values: Mapping[str, Any] | None = None, *, values_files: Iterable[str | Path] = (),
+           helm: str = "helm4", release: str = "test", namespace: str = "default",
+           kube_version: str | None = None, api_versions: Iterable[str] = (), show_only: str | None = None,
+           extra_args: Iterable[str] = ()) -> list[Obj]:
+    """`helm template` the chart and return its objects (empty documents dropped), tests hooks included."""
+    return list(_render_cached(str(chart_path(chart).resolve()), json.dumps(values or {}, sort_keys=True),
+                               tuple(str(Path(f).resolve()) for f in values_files), helm, release, namespace,
+                               kube_version, tuple(api_versions), show_only, tuple(extra_args)))
+
+
+def render_text(chart: str | Path, **kwargs: Any) -> str:
+    """The rendered manifest as Helm printed it (for snapshots and text checks)."""
+    return yaml.safe_dump_all(render(chart, **kwargs), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=512)
+def _render_cached(path: str, values_json: str, values_files: tuple[str, ...], helm: str, release: str,
+                   namespace: str, kube_version: str | None, api_versions: tuple[str, ...],
+                   show_only: str | None, extra_args: tuple[str, ...]) -> tuple[Obj, ...]:
+    build_dependencies(Path(path), helm)
+    cmd = [str(HELMS[helm]), "template", release, path, "--namespace", namespace, "--values", "-"]
+    for f in values_files:
+        cmd += ["--values", f]
+    if kube_version:
+        cmd += ["--kube-version", kube_version]
+    for api in api_versions:
+        cmd += ["--api-versions", api]
+    if show_only:
+        cmd += ["--show-only", show_only]
+    cmd += list(extra_args)
+    # Values go in on stdin as JSON (valid YAML): no --set escaping surprises.
+    proc = subprocess.run(cmd, input=values_json, capture_output=True, text=True, env=tool_env())
+    if proc.returncode != 0:
+        raise RenderError(path, proc.stderr)
+    return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
+
+
+def scenarios(chart: str) -> dict[str, Path]:
+    """Named scenarios of a chart: values/<chart>/*.yaml and charts/<chart>/ci/*-values.yaml."""
+    found: dict[str, Path] = {}
+    for f in sorted((VALUES / chart).glob("*.yaml")):
+        found[f.stem] = f
+    for f in sorted((CHARTS / chart / "ci").glob("*-values.yaml")):
+        found[f"ci/{f.name.removesuffix('-values.yaml')}"] = f
+    return found
+
+
+def all_scenarios() -> list[tuple[str, str, Path]]:
+    """(chart, scenario, values file) for every application chart; the default values count as one."""
+    out: list[tuple[str, str, Path]] = []
+    for chart_yaml in sorted(CHARTS.glob("*/Chart.yaml")):
+        chart = chart_yaml.parent.name
+        if yaml.safe_load(chart_yaml.read_text()).get("type") == "library":
+            continue
+        default = chart_yaml.parent / "values.yaml"
+        out.append((chart, "defaults", default))
+        out += [(chart, name, path) for name, path in scenarios(chart).items()]
+    return out
+
+
+def find_all(objs: Iterable[Obj], kind: str, name: str | None = None) -> list[Obj]:
+    return [o for o in objs if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def find(objs: Iterable[Obj], kind: str, name: str | None = None) -> Obj:
+    """The one object of that kind (and name); fails with what was rendered when it is not exactly one."""
+    matches = find_all(objs, kind, name)
+    if len(matches) != 1:
+        have = sorted(f"{o.get('kind')}/{o['metadata']['name']}" for o in objs)
+        raise AssertionError(f"expected one {kind}{'/' + name if name else ''}, found {len(matches)}; rendered: {have}")
+    return matches[0]
+
+
+def pod_specs(objs: Iterable[Obj]) -> list[tuple[Obj, Obj]]:
+    """(owner, pod spec) for every pod template in the objects, including bare Pods and Seldon componentSpecs."""
+    out: list[tuple[Obj, Obj]] = []
+    for o in objs:
+        spec = o.get("spec") or {}
+        if o.get("kind") == "Pod":
+            out.append((o, spec))
+        elif "template" in spec and isinstance(spec["template"], dict) and "spec" in spec["template"]:
+            out.append((o, spec["template"]["spec"]))
+        elif o.get("kind") == "CronJob":
+            out.append((o, spec["jobTemplate"]["spec"]["template"]["spec"]))
+        elif o.get("kind") == "SeldonDeployment":
+            for predictor in spec.get("predictors", []):
+                for component in predictor.get("componentSpecs") or []:
+                    if "spec" in component:
+                        out.append((o, component["spec"]))
+    return out

@@ -1,0 +1,118 @@
+"""Validate rendered objects: Kubernetes kinds against kubernetes-validate's strict schemas for every
+supported minor, custom resources against their CRD's openAPIV3Schema. Each schema compiles once."""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from referencing import Registry, Resource
+
+from .paths import CRDS, KUBERNETES_MINORS, OWN_SCHEMAS
+
+Obj = dict[str, Any]
+SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+
+
+# ------------------------------------------------------------------ Kubernetes built-in kinds
+
+@functools.cache
+def _kube_registry(minor: str) -> Registry:
+    defs = json.loads((SCHEMA_ROOT / f"v{minor}.0-local-strict" / "_definitions.json").read_text())
+    return Resource.from_contents(defs) @ Registry()
+
+
+@functools.cache
+def _kube_validator(minor: str, api_version: str, kind: str) -> jsonschema.Validator | None:
+    group_version = api_version.split("/")
+    short = f"{group_version[0].split('.')[0]}-{group_version[1]}" if len(group_version) == 2 else group_version[0]
+    path = SCHEMA_ROOT / f"v{minor}.0-local-strict" / f"{kind.lower()}-{short}.json"
+    if not path.exists():
+        return None
+    return jsonschema.Draft202012Validator(json.loads(path.read_text()), registry=_kube_registry(minor))
+
+
+# ------------------------------------------------------------------ custom resources
+
+def _structural_to_jsonschema(node: Any) -> Any:
+    """openAPIV3Schema -> JSON Schema, strict like the API server with fieldValidation=Strict:
+    objects with properties reject unknown fields unless x-kubernetes-preserve-unknown-fields."""
+    if isinstance(node, list):
+        return [_structural_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _structural_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    out.pop("nullable", None)
+    if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
+            and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_files() -> list[Path]:
+    """Every CRD the suite knows: fetched upstream ones and the few we write ourselves (tests/harness/schemas)."""
+    return sorted(CRDS.rglob("*.yaml")) + sorted(OWN_SCHEMAS.glob("*.yaml"))
+
+
+@functools.cache
+def _crd_validators() -> dict[tuple[str, str], jsonschema.Validator]:
+    validators: dict[tuple[str, str], jsonschema.Validator] = {}
+    for path in crd_files():
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schema = _structural_to_jsonschema(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+                schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+                validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft202012Validator(schema)
+    return validators
+
+
+def known_custom_kinds() -> set[tuple[str, str]]:
+    return set(_crd_validators())
+
+
+# ------------------------------------------------------------------ entry points
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"{path}: {error.message[:300]}"
+
+
+def validate_object(obj: Obj, minors: Iterable[str] = KUBERNETES_MINORS) -> list[str]:
+    """Problems with one object ([] when valid), each prefixed with kind/name and where it applies."""
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    label = f"{kind}/{(obj.get('metadata') or {}).get('name', '?')}"
+    crd = _crd_validators().get((api_version, kind))
+    if crd is not None:
+        return [f"{label}: {_describe(e)}" for e in crd.iter_errors(obj)]
+    problems: list[str] = []
+    for minor in minors:
+        validator = _kube_validator(minor, api_version, kind)
+        if validator is None:
+            problems.append(f"{label}: no schema for {api_version} {kind} in Kubernetes {minor} "
+                            f"(removed or never served there, or a custom kind without a known CRD)")
+            continue
+        problems += [f"{label} (k8s {minor}): {_describe(e)}" for e in validator.iter_errors(obj)]
+    return problems
+
+
+def validate_objects(objs: Iterable[Obj], minors: Iterable[str] = KUBERNETES_MINORS) -> list[str]:
+    minors = list(minors)
+    return [problem for obj in objs for problem in validate_object(obj, minors)]
+
+
+def assert_valid(objs: Iterable[Obj], minors: Iterable[str] = KUBERNETES_MINORS) -> None:
+    problems = validate_objects(objs, minors)
+    assert not problems, "invalid objects:\n" + "\n".join(problems[:40])
