@@ -96,7 +96,8 @@ def validate_object(obj: Obj, minors: Iterable[str] = KUBERNETES_MINORS) -> list
     label = f"{kind}/{(obj.get('metadata') or {}).get('name', '?')}"
     crd = _crd_validators().get((api_version, kind))
     if crd is not None:
-        return [f"{label}: {_describe(e)}" for e in crd.iter_errors(obj)]
+        problems = [f"{label}: {_describe(e)}" for e in crd.iter_errors(obj)]
+        return problems + [f"{label} {p}" for p in _embedded_pod_problems(obj, list(minors))]
     problems: list[str] = []
     for minor in minors:
         validator = _kube_validator(minor, api_version, kind)
@@ -105,6 +106,21 @@ def validate_object(obj: Obj, minors: Iterable[str] = KUBERNETES_MINORS) -> list
                             f"(removed or never served there, or a custom kind without a known CRD)")
             continue
         problems += [f"{label} (k8s {minor}): {_describe(e)}" for e in validator.iter_errors(obj)]
+    return problems
+
+
+def _embedded_pod_problems(obj: Obj, minors: list[str]) -> list[str]:
+    """Custom resources that embed PodSpecs (SeldonDeployment componentSpecs) get each PodSpec checked
+    as a Pod against the strict Kubernetes schemas, which CRD schemas often leave open."""
+    if obj.get("kind") != "SeldonDeployment":
+        return []
+    problems: list[str] = []
+    for p, predictor in enumerate((obj.get("spec") or {}).get("predictors") or []):
+        for c, component in enumerate(predictor.get("componentSpecs") or []):
+            if "spec" in component:
+                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": component["spec"]}
+                problems += [f"predictors.{p}.componentSpecs.{c}.spec as a Pod: {q.split(': ', 1)[1]}"
+                             for q in validate_object(pod, minors)]
     return problems
 
 
