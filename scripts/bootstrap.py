@@ -88,6 +88,13 @@ def go_module_dir(module: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
+def go_module_time(module: str, version: str) -> str:
+    """The commit time the Go proxy records for module@version (a reproducible build date)."""
+    out = run(["go", "mod", "download", "-json", f"{module}@{version}"], f"download Go module {module}@{version}")
+    info = json.loads(out[out.index("{"):])
+    return json.loads(Path(info["Info"]).read_text())["Time"]
+
+
 # ---------------------------------------------------------------- steps
 
 def step_venv() -> str:
@@ -194,20 +201,31 @@ def step_go_tool(name: str, pin: dict) -> str:
     return result
 
 
-def kubernetes_ldflags(version: str) -> str:
+def kubernetes_ldflags(version: str, build_date: str) -> str:
+    """The -X flags hack/lib/version.sh sets: unstamped binaries say v0.0.0-master, which kwokctl and kubeadm parse."""
     major, minor = version.lstrip("v").split(".")[:2]
     fields = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean",
-              "gitCommit": "0000000000000000000000000000000000000000", "buildDate": "2026-01-01T00:00:00Z"}
+              "gitCommit": "0000000000000000000000000000000000000000", "buildDate": build_date}
     return " ".join(f"-X {pkg}.{k}={v}" for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
                     for k, v in fields.items())
+
+
+def kubernetes_reports(outdir: Path, commands: list[str]) -> dict[str, str]:
+    """What each built Kubernetes binary says its version is ('' when missing or not runnable)."""
+    return {c: (reported([str(outdir / c), "version", "-o", "short"]) if c == "kubeadm"
+                else reported([str(outdir / c), "--version"]).removeprefix("Kubernetes ")).strip()
+            for c in commands}
 
 
 def step_kubernetes(pin: dict) -> str:
     """kube-apiserver & co. from k8s.io/kubernetes through a wrapper module (W2: staging replaces)."""
     want = pin["version"]
     outdir = CACHE / "bin" / f"kubernetes-{want}"
-    ok = all(want in reported([str(outdir / c), "--version"]) for c in pin["commands"] if c != "kubeadm") and \
-        want in reported([str(outdir / "kubeadm"), "version", "-o", "short"])
+    # The stamp records how the binaries were built: a changed recipe rebuilds even at the same version.
+    recipe = json.dumps({"version": want, "commands": pin["commands"], "recipe": 2}, sort_keys=True)
+    stamp = outdir / ".recipe.json"
+    ok = stamp.exists() and stamp.read_text() == recipe and \
+        all(v == want for v in kubernetes_reports(outdir, pin["commands"]).values())
     if not ok:
         def build(tmp: Path) -> None:
             work = CACHE / "src" / f"k8s-wrapper-{want}"
@@ -215,19 +233,28 @@ def step_kubernetes(pin: dict) -> str:
             if not (work / "go.mod").exists():
                 run(["go", "mod", "init", "local/k8swrapper"], "init wrapper module", cwd=work)
             upstream = go_module_dir("k8s.io/kubernetes", want)
-            run(["go", "mod", "edit", f"-require=k8s.io/kubernetes@{want}"], "require k8s.io/kubernetes", cwd=work)
+            edits = [f"-require=k8s.io/kubernetes@{want}"]
             staging_version = "v0." + want.lstrip("v").split(".", 1)[1]
             for line in (upstream / "go.mod").read_text().splitlines():
                 parts = line.split()
                 if len(parts) == 2 and parts[0].startswith("k8s.io/") and parts[1] == "v0.0.0":
-                    run(["go", "mod", "edit", f"-replace={parts[0]}={parts[0]}@{staging_version}"], "replace staging", cwd=work)
+                    edits.append(f"-replace={parts[0]}={parts[0]}@{staging_version}")
+                elif len(parts) == 2 and parts[0] == "godebug":  # upstream's GODEBUG defaults (e.g. default=go1.24)
+                    edits.append(f"-godebug={parts[1]}")
+            run(["go", "mod", "edit", *edits], "point the wrapper at k8s.io/kubernetes and its staging modules", cwd=work)
             imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in pin["commands"])
             (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
             log(f"  kubernetes {want}: resolving modules (cold: ~1 GB of downloads)")
             run(["go", "mod", "tidy"], "go mod tidy in the Kubernetes wrapper module", cwd=work)
             log(f"  kubernetes {want}: compiling {len(pin['commands'])} binaries (cold: ~15 min on 2 cores)")
-            run(["go", "build", "-ldflags", f"-s -w {kubernetes_ldflags(want)}", "-o", str(tmp) + "/",
+            ldflags = kubernetes_ldflags(want, go_module_time("k8s.io/kubernetes", want))
+            run(["go", "build", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp) + "/",
                  *[f"k8s.io/kubernetes/cmd/{c}" for c in pin["commands"]]], "go build Kubernetes binaries", cwd=work)
+            got = kubernetes_reports(tmp, pin["commands"])
+            wrong = {c: v for c, v in got.items() if v != want}
+            if wrong:
+                raise StepFailed(f"kubernetes {want}: built binaries report {wrong}; the version stamping did not apply")
+            (tmp / ".recipe.json").write_text(recipe)
         atomic_dir(outdir, build)
         result = "built"
     else:

@@ -1,5 +1,6 @@
 """Validate rendered objects: Kubernetes kinds against kubernetes-validate's strict schemas for every
-supported minor, custom resources against their CRD's openAPIV3Schema. Each schema compiles once."""
+supported minor, custom resources against their CRD's openAPIV3Schema. Each schema compiles once, with
+jsonschema-rs (a compiled validator: microseconds per object where the pure-Python one takes ~1 ms)."""
 from __future__ import annotations
 
 import copy
@@ -8,10 +9,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-import jsonschema
+import jsonschema_rs
 import kubernetes_validate
 import yaml
-from referencing import Registry, Resource
 
 from .paths import CRDS, KUBERNETES_MINORS, OWN_SCHEMAS
 
@@ -22,19 +22,19 @@ SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schem
 # ------------------------------------------------------------------ Kubernetes built-in kinds
 
 @functools.cache
-def _kube_registry(minor: str) -> Registry:
+def _kube_registry(minor: str) -> jsonschema_rs.Registry:
     defs = json.loads((SCHEMA_ROOT / f"v{minor}.0-local-strict" / "_definitions.json").read_text())
-    return Resource.from_contents(defs) @ Registry()
+    return jsonschema_rs.Registry([(defs["$id"], defs)])
 
 
 @functools.cache
-def _kube_validator(minor: str, api_version: str, kind: str) -> jsonschema.Validator | None:
+def _kube_validator(minor: str, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
     group_version = api_version.split("/")
     short = f"{group_version[0].split('.')[0]}-{group_version[1]}" if len(group_version) == 2 else group_version[0]
     path = SCHEMA_ROOT / f"v{minor}.0-local-strict" / f"{kind.lower()}-{short}.json"
     if not path.exists():
         return None
-    return jsonschema.Draft202012Validator(json.loads(path.read_text()), registry=_kube_registry(minor))
+    return jsonschema_rs.validator_for(json.loads(path.read_text()), registry=_kube_registry(minor))
 
 
 # ------------------------------------------------------------------ custom resources
@@ -65,8 +65,8 @@ def crd_files() -> list[Path]:
 
 
 @functools.cache
-def _crd_validators() -> dict[tuple[str, str], jsonschema.Validator]:
-    validators: dict[tuple[str, str], jsonschema.Validator] = {}
+def _crd_validators() -> dict[tuple[str, str], jsonschema_rs.Validator]:
+    validators: dict[tuple[str, str], jsonschema_rs.Validator] = {}
     for path in crd_files():
         for crd in yaml.safe_load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
@@ -75,7 +75,7 @@ def _crd_validators() -> dict[tuple[str, str], jsonschema.Validator]:
             for version in crd["spec"]["versions"]:
                 schema = _structural_to_jsonschema(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
                 schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-                validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft202012Validator(schema)
+                validators[(f"{group}/{version['name']}", kind)] = jsonschema_rs.Draft202012Validator(schema)
     return validators
 
 
@@ -85,8 +85,8 @@ def known_custom_kinds() -> set[tuple[str, str]]:
 
 # ------------------------------------------------------------------ entry points
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+def _describe(error: jsonschema_rs.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.instance_path) or "(root)"
     return f"{path}: {error.message[:300]}"
 
 
