@@ -114,6 +114,22 @@ def step_venv() -> str:
     return "installed"
 
 
+def step_debian(packages: list[str]) -> str:
+    def installed(pkg: str) -> bool:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True).stdout
+        return out.endswith("install ok installed")
+    missing = [p for p in packages if not installed(p)]
+    if not missing:
+        return "present"
+    if os.geteuid() != 0:
+        raise StepFailed(f"Debian packages {missing} are missing and installing them needs root: "
+                         f"run `sudo apt-get install -y {' '.join(missing)}`, then retry")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-qq"], "apt-get update", env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], f"apt-get install {' '.join(missing)}", env=env)
+    return f"installed {' '.join(missing)}"
+
+
 def version_of(name: str, path: Path) -> str:
     if name.startswith("helm"):
         return reported([str(path), "version", "--template", "{{.Version}}"]).strip()
@@ -285,6 +301,9 @@ def step_crds() -> str:
 
 def plan(groups: set[str]) -> list[tuple[str, Callable[[], str]]]:
     steps: list[tuple[str, Callable[[], str]]] = [("python venv (requirements.txt)", step_venv)]
+    for group, packages in PINS["debian_packages"].items():
+        if group in groups:
+            steps.append((f"debian packages ({group})", lambda p=packages: step_debian(p)))
     for name, pin in PINS["pypi_binaries"].items():
         steps.append((f"{name} {pin['version']}", lambda n=name, p=pin: step_pypi_binary(n, p)))
     for name, pin in PINS["go_tools"].items():
