@@ -19,7 +19,8 @@ pytestmark = pytest.mark.lint
 CHART_META = {p.parent.name: yaml.safe_load(p.read_text()) for p in sorted(CHARTS.glob("*/Chart.yaml"))}
 # What a packaged chart may hold: nothing else (no ci/, snapshots, caches or test code) reaches users.
 ALLOWED = re.compile(r"^[^/]+/(Chart\.yaml|Chart\.lock|values\.yaml|values\.schema\.json|README\.md|LICENSE|\.helmignore|"
-                     r"templates/.+|crds/.+\.yaml|files/.+|dashboards/.+\.json|charts/[^/]+\.tgz)$")
+                     r"templates/.+|crds/.+\.yaml|files/.+|dashboards/.+\.json|charts/[^/]+\.tgz|"
+                     r"charts/[^/]+/(Chart\.yaml|values\.yaml|values\.schema\.json|README\.md|templates/.+))$")
 
 
 @pytest.fixture(scope="module")
