@@ -2,10 +2,17 @@
 """Local test clusters for the cluster tiers: up, down and status.
 
 Usage:
-  scripts/cluster up     [--provider kwok] [--name msc] [--nodes FILE | --no-nodes] [--timeout SECONDS]
+  scripts/cluster up     [--provider kwok] [--name msc] [--timeout SECONDS] [--disable-qps-limits]
+                         [--nodes FILE | --nodes-from-chart [VALUES] | --no-nodes]
   scripts/cluster status [--provider kwok] [--name msc]
   scripts/cluster down   [--provider kwok] [--name msc]
+  scripts/cluster kubeconfig [--provider kwok] [--name msc]   # print the kubeconfig path
   scripts/cluster nodes  > nodes.yaml        # the default fake nodes (multi-document YAML)
+
+`up` prints the kubeconfig path on stdout (progress goes to stderr). The default nodes are a CPU pool
+(2 nodes) and two GPU pools, gpu-a100 (2 x 4 A100) and gpu-l4 (2 x 2 L4): the pools of
+values/gpu-node-pool/simulated.yaml, which `--nodes-from-chart` renders with the chart itself.
+Tests that `helm install` gpu-node-pool with provider simulated should use `--no-nodes` (same names).
 
 kwok: a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler, with kwok simulating
 the nodes and their pods. kwokctl runs them as local processes (`--runtime binary`) from the binaries
@@ -46,13 +53,15 @@ DEFAULT_NAME = "msc"
 PROVIDERS = ("kwok", "kind")
 
 # ---------------------------------------------------------------- the GPU scheduling contract
-# The ONE place (on the Python side) that names how a GPU pool is labelled and tainted. It matches
-# charts/ml-common/templates/_gpu.tpl ("ml-common.gpu.defaultPoolLabel" / "ml-common.gpu.defaultTaints")
-# and the gpu-node-pool chart's `simulated` provider must render nodes that agree with it.
+# The ONE place (on the Python side) that names how a GPU pool is labelled and tainted. It must equal
+# charts/ml-common/templates/_gpu.tpl ("ml-common.gpu.defaultPoolLabel", "ml-common.gpu.defaultTaints"),
+# which the gpu-node-pool chart's `simulated` provider renders too: the taint has no value there (and
+# workloads tolerate it with operator Exists), so it has none here.
 POOL_LABEL = "ml-serving-charts.io/pool"
 GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")   # kwok manages nodes carrying it
+NODE_NAME_PREFIX = "kwok-"                                # as gpu-node-pool's simulated.nodeNamePrefix
 
 
 @dataclass(frozen=True)
@@ -65,18 +74,26 @@ class Pool:
     gpus: int = 0
     product: str = ""        # nvidia.com/gpu.product as GPU feature discovery reports it
     gpu_memory_mib: int = 0  # nvidia.com/gpu.memory (MiB per device)
-    family: str = ""         # nvidia.com/gpu.family
     pods: str = "110"
-    ephemeral_storage: str = "200Gi"
+    ephemeral_storage: str = "100Gi"
 
 
+# The same pools as values/gpu-node-pool/simulated.yaml (the chart's `simulated` provider).
 DEFAULT_POOLS: tuple[Pool, ...] = (
     Pool("cpu", 2, cpu="16", memory="64Gi"),
-    Pool("gpu-a100", 2, cpu="48", memory="384Gi", gpus=4, product="NVIDIA-A100-SXM4-40GB",
-         gpu_memory_mib=40960, family="ampere"),
-    Pool("gpu-l4", 2, cpu="24", memory="96Gi", gpus=2, product="NVIDIA-L4", gpu_memory_mib=23034,
-         family="ada-lovelace"),
+    Pool("gpu-a100", 2, cpu="96", memory="1152Gi", gpus=4, product="NVIDIA-A100-SXM4-40GB", gpu_memory_mib=40960),
+    Pool("gpu-l4", 2, cpu="24", memory="96Gi", gpus=2, product="NVIDIA-L4", gpu_memory_mib=23034),
 )
+SIMULATED_VALUES = ROOT / "values" / "gpu-node-pool" / "simulated.yaml"
+
+
+KWOKCTL_CONFIG = """\
+# Written by scripts/cluster: kwokctl's default config ($KWOK_WORKDIR/kwok.yaml).
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+"""
 
 
 class ClusterError(Exception):
@@ -91,13 +108,11 @@ def log(msg: str) -> None:
 
 def fake_node(pool: Pool, index: int) -> dict:
     """One v1 Node that kwok will adopt and keep Ready, with the pool's capacity, labels and taint."""
-    name = f"kwok-{pool.name}-{index}"
+    name = f"{NODE_NAME_PREFIX}{pool.name}-{index}"
     labels = {
         "kubernetes.io/arch": "amd64",
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
-        "kubernetes.io/role": "agent",
-        "node-role.kubernetes.io/agent": "",
         "type": "kwok",
         POOL_LABEL: pool.name,
     }
@@ -105,20 +120,22 @@ def fake_node(pool: Pool, index: int) -> dict:
                  "ephemeral-storage": pool.ephemeral_storage}
     spec: dict = {}
     if pool.gpus:
-        labels.update({
+        labels.update({  # what GPU feature discovery reports for whole (unshared, non-MIG) GPUs
             "nvidia.com/gpu.present": "true",
             "nvidia.com/gpu.product": pool.product,
             "nvidia.com/gpu.memory": str(pool.gpu_memory_mib),
             "nvidia.com/gpu.count": str(pool.gpus),
-            "nvidia.com/gpu.family": pool.family,
+            "nvidia.com/gpu.replicas": "1",
+            "nvidia.com/gpu.sharing-strategy": "none",
+            "nvidia.com/mig.strategy": "none",
         })
         resources[GPU_RESOURCE] = str(pool.gpus)
         spec["taints"] = [dict(GPU_TAINT)]
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "annotations": {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1]},
-                     "labels": labels},
+        "metadata": {"name": name, "labels": labels,
+                     "annotations": {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1], "node.alpha.kubernetes.io/ttl": "0"}},
         "spec": spec,
         "status": {"capacity": dict(resources), "allocatable": dict(resources)},
     }
@@ -162,6 +179,14 @@ def to_yaml(value: object, indent: int = 0) -> str:
     return json.dumps("" if value is None else str(value))
 
 
+def chart_nodes_yaml(values: Path = SIMULATED_VALUES) -> str:
+    """The fake nodes the gpu-node-pool chart's `simulated` provider renders with the given values."""
+    chart = ROOT / "charts" / "gpu-node-pool"
+    proc = run([str(BIN / "helm"), "template", "nodes", str(chart), "-f", str(values),
+                "--show-only", "templates/simulated-nodes.yaml"], f"render {chart.name} (provider simulated)", timeout=60)
+    return proc.stdout
+
+
 def nodes_yaml(nodes: list[dict]) -> str:
     head = "# Fake nodes for a kwok cluster (scripts/cluster nodes). kwok keeps every node annotated\n" \
            f"# {KWOK_NODE_ANNOTATION[0]}: {KWOK_NODE_ANNOTATION[1]} Ready and runs the pods scheduled onto it.\n"
@@ -184,6 +209,18 @@ def run(cmd: list[str], what: str, env: dict | None = None, timeout: float = 300
     return proc
 
 
+def json_stream(text: str) -> list[dict]:
+    """The JSON documents kubectl prints one after another (`create -o json` of several objects)."""
+    decoder, docs, pos = json.JSONDecoder(), [], 0
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        doc, pos = decoder.raw_decode(text, pos)
+        docs.append(doc)
+    return docs
+
+
 def pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -202,19 +239,22 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def processes_under(path: Path) -> dict[int, str]:
-    """Live processes whose command line or working directory is inside path (the cluster's own)."""
+def component_processes(workdir: Path, binaries: set[str], pids: set[int] = frozenset()) -> dict[int, str]:
+    """Live processes of a cluster: running one of its component binaries (by resolved executable) and either
+    named in its pid files or pointing at its directory. Never anything else (an editor, a `tail -f` of a log)."""
     found: dict[int, str] = {}
-    marker = str(path)
+    marker = str(workdir)
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+        if not proc.name.isdigit():
             continue
         try:
+            exe = os.readlink(proc / "exe")
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if (marker in cmdline or cwd == marker or cwd.startswith(marker + "/")) and pid_alive(int(proc.name)):
+        ours = int(proc.name) in pids or marker in cmdline or cwd == marker
+        if exe in binaries and ours and pid_alive(int(proc.name)):
             found[int(proc.name)] = cmdline
     return found
 
@@ -253,6 +293,7 @@ class KwokCluster:
         self.workdir = home / "clusters" / name          # kwokctl's per-cluster directory
         self.kubeconfig = home / ("kubeconfig" if name == DEFAULT_NAME else f"kubeconfig-{name}")
         self.context = f"kwok-{name}"
+        self.kubectl_cache = self.workdir / "kubectl-cache"   # kubectl's discovery cache (else ~/.kube/cache)
 
     # -- environment
     def env(self) -> dict[str, str]:
@@ -281,8 +322,8 @@ class KwokCluster:
 
     def kubectl(self, *args: str, what: str, timeout: float = 120, check: bool = True,
                 stdin: str | None = None) -> subprocess.CompletedProcess:
-        return run([str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args], what,
-                   timeout=timeout, check=check, stdin=stdin)
+        return run([str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.kubectl_cache),
+                    *args], what, timeout=timeout, check=check, stdin=stdin)
 
     # -- state
     def exists(self) -> bool:
@@ -304,7 +345,8 @@ class KwokCluster:
 
     def running(self) -> bool:
         pids = self.pids()
-        return self.exists() and len(pids) >= 5 and all(pid_alive(p) for p in pids.values()) and self.apiserver_ready()
+        return self.exists() and len(pids) >= len(self.COMPONENT_BINARIES) and \
+            all(pid_alive(p) for p in pids.values()) and self.apiserver_ready()
 
     def wait(self, what: str, check, timeout: float, interval: float = 0.5) -> None:
         deadline = time.monotonic() + timeout
@@ -320,8 +362,12 @@ class KwokCluster:
         if missing:
             raise ClusterError(f"missing {', '.join(missing)} in {BIN}: run `scripts/bootstrap kwok` first")
 
-    def up(self, nodes_file: Path | None = None, apply_nodes: bool = True, timeout: float = 180) -> Path:
+    def up(self, nodes_file: Path | None = None, apply_nodes: bool = True, timeout: float = 180,
+           disable_qps_limits: bool = False, nodes_from_chart: Path | None = None) -> Path:
         self.check_tools()
+        for given in (nodes_file, nodes_from_chart):
+            if apply_nodes and given is not None and not given.is_file():
+                raise ClusterError(f"{given}: no such file")
         start = time.monotonic()
         with locked(f"kwok-{self.name}"):
             if self.running():
@@ -330,28 +376,33 @@ class KwokCluster:
                 log(f"[1/4] kwok cluster {self.name!r}: "
                     f"{'restarting' if self.exists() else 'creating'} (kwokctl --runtime binary, binaries from {BIN})")
                 t0 = time.monotonic()
-                self.create(timeout)
+                self.create(timeout, disable_qps_limits)
                 log(f"      control plane started ({time.monotonic() - t0:.1f}s)")
             t0 = time.monotonic()
             self.wait("the API server to be ready", self.apiserver_ready, timeout)
             self.wait("the default service account (kube-controller-manager)", self.default_sa_exists, timeout)
             log(f"[2/4] API server ready, controllers running ({time.monotonic() - t0:.1f}s)")
             if apply_nodes:
-                self.apply_nodes(nodes_file, timeout)
+                self.apply_nodes(nodes_file, timeout, nodes_from_chart)
             else:
                 log("[3/4] nodes: skipped (--no-nodes)")
             self.check_processes()
             log(f"[4/4] up in {time.monotonic() - start:.1f}s; kubeconfig: {self.kubeconfig}")
         return self.kubeconfig
 
-    def create(self, timeout: float) -> None:
+    def create(self, timeout: float, disable_qps_limits: bool = False) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        # $KWOK_WORKDIR/kwok.yaml is the config kwokctl reads by default. Its bindAddress (no flag exists)
+        # defaults to 0.0.0.0, which would expose etcd, unauthenticated, to the network: loopback only.
+        (self.home / "kwok.yaml").write_text(KWOKCTL_CONFIG)
         args = ["create", "cluster", "--name", self.name, "--runtime", "binary",
                 "--kubeconfig", str(self.kubeconfig), "--quiet-pull",
                 "--secure-port=true", "--kube-authorization=true", "--kube-admission=true",
                 "--timeout", f"{int(timeout)}s"]
         for flag, binary in self.COMPONENT_BINARIES.items():
             args += [flag, str(BIN / binary)]
+        if disable_qps_limits:  # client QPS of the controllers and the apiserver's in-flight limits lifted
+            args.append("--disable-qps-limits")
         proc = self.kwokctl(*args, what=f"create kwok cluster {self.name}", timeout=timeout + 30, check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
@@ -364,23 +415,28 @@ class KwokCluster:
         return self.kubectl("get", "serviceaccount", "default", "-n", "default", "-o", "name",
                             what="default service account", timeout=10, check=False).returncode == 0
 
-    def apply_nodes(self, nodes_file: Path | None, timeout: float) -> None:
+    def apply_nodes(self, nodes_file: Path | None, timeout: float, nodes_from_chart: Path | None = None) -> None:
         t0 = time.monotonic()
-        if nodes_file is None:
-            text, source = nodes_yaml(default_nodes()), "default pools (scripts/cluster nodes)"
-        else:
-            if not nodes_file.is_file():
-                raise ClusterError(f"--nodes {nodes_file}: no such file")
+        if nodes_file is not None:
             text, source = nodes_file.read_text(), str(nodes_file)
+        elif nodes_from_chart is not None:
+            text, source = chart_nodes_yaml(nodes_from_chart), f"gpu-node-pool (simulated) with {nodes_from_chart}"
+        else:
+            text, source = nodes_yaml(default_nodes()), "default pools (scripts/cluster nodes)"
         # kubectl parses the YAML for us (no PyYAML outside the venv): the nodes as the server will see them.
-        parsed = json.loads(self.kubectl("create", "--dry-run=client", "-o", "json", "-f", "-", stdin=text,
+        nodes = json_stream(self.kubectl("create", "--dry-run=client", "-o", "json", "-f", "-", stdin=text,
                                          what=f"parse nodes from {source}").stdout)
-        nodes = parsed.get("items", [parsed]) if parsed.get("kind") == "List" else [parsed]
+        nodes = [item for n in nodes for item in (n.get("items", []) if n.get("kind") == "List" else [n])]
+        if not nodes:
+            raise ClusterError(f"--nodes {source}: no Node objects in it (use --no-nodes for none)")
         bad = [n.get("metadata", {}).get("name", "?") for n in nodes if n.get("kind") != "Node"]
         if bad:
             raise ClusterError(f"--nodes {source}: only v1 Node objects are allowed, not {bad}")
-        # A Node's status (capacity, allocatable) is taken on create only; re-applying leaves it as it is.
-        self.kubectl("apply", "-f", "-", stdin=text, what=f"apply nodes from {source}", timeout=timeout)
+        # Server-side apply: one request per node. A Node's status (capacity, allocatable) is taken on create
+        # only; applying again resets labels and taints to the file's and leaves the status to kwok.
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=scripts-cluster", "-f", "-",
+                     stdin=text, what=f"apply nodes from {source}", timeout=timeout)
+        log(f"      {len(nodes)} nodes applied ({time.monotonic() - t0:.1f}s), waiting for kwok to make them Ready")
         names = [n["metadata"]["name"] for n in nodes]
         want_taints = {n["metadata"]["name"]: sorted((t["key"], t.get("value", ""), t["effect"])
                                                      for t in n.get("spec", {}).get("taints", [])) for n in nodes}
@@ -402,7 +458,9 @@ class KwokCluster:
             return not pending
 
         try:
-            self.wait(f"{len(names)} nodes to be Ready with exactly their declared taints", settled, timeout)
+            # (node.kubernetes.io/not-ready is added on create and removed once kwok reports Ready)
+            self.wait(f"{len(names)} nodes to be Ready with exactly their declared taints", settled, timeout,
+                      interval=0.5 if len(names) <= 50 else 3)
         except ClusterError as err:
             raise ClusterError(f"{err}\nstill pending: {state.get('pending')}") from err
         log(f"[3/4] {len(names)} nodes Ready from {source} ({time.monotonic() - t0:.1f}s)")
@@ -419,8 +477,12 @@ class KwokCluster:
                   f"{'' if self.name == DEFAULT_NAME else ' --name ' + self.name})")
             return 1
         pids = self.pids()
+        if not any(pid_alive(p) for p in pids.values()):
+            print(f"kwok cluster {self.name!r}: stopped (`scripts/cluster up` restarts it, `down` deletes it)")
+            print(f"  work dir:   {self.workdir}")
+            return 1
         ready = self.apiserver_ready()
-        healthy = ready and len(pids) >= 5 and all(pid_alive(p) for p in pids.values())
+        healthy = ready and len(pids) >= len(self.COMPONENT_BINARIES) and all(pid_alive(p) for p in pids.values())
         print(f"kwok cluster {self.name!r}: {'running' if healthy else 'NOT healthy'}")
         print(f"  kubeconfig: {self.kubeconfig} (context {self.context})")
         print(f"  work dir:   {self.workdir}")
@@ -457,6 +519,7 @@ class KwokCluster:
     def down(self) -> None:
         start = time.monotonic()
         with locked(f"kwok-{self.name}"):
+            started = set(self.pids().values())
             if self.exists() and (BIN / "kwokctl").exists():
                 log(f"[1/3] kwok cluster {self.name!r}: deleting (kwokctl delete cluster)")
                 proc = self.kwokctl("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig),
@@ -465,20 +528,27 @@ class KwokCluster:
                     log(f"      kwokctl delete failed (exit {proc.returncode}); stopping the processes directly")
             else:
                 log(f"[1/3] kwok cluster {self.name!r}: {'not created' if not self.exists() else 'kwokctl missing'}")
-            # Whatever kwokctl left running (a crashed delete, a killed `up`): only processes whose command
-            # line or working directory is this cluster's own directory, by pid.
-            leftovers = processes_under(self.workdir)
+            # Whatever kwokctl left running (a failed delete, a killed `up`), by pid: only this cluster's
+            # component processes (see component_processes).
+            binaries = {os.path.realpath(BIN / b) for b in self.COMPONENT_BINARIES.values()}
+            leftovers = component_processes(self.workdir, binaries, started)
             for pid in leftovers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while leftovers and time.monotonic() < deadline:
-                leftovers = {p: c for p, c in leftovers.items() if pid_alive(p)}
+            deadline = time.monotonic() + 3   # a cluster being deleted needs no graceful shutdown (kwokctl kills)
+            alive = dict(leftovers)
+            while alive and time.monotonic() < deadline:
                 time.sleep(0.2)
-            for pid in leftovers:
+                alive = {p: c for p, c in alive.items() if pid_alive(p)}
+            for pid in alive:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            log(f"[2/3] no process left{'' if not leftovers else f' (killed {sorted(leftovers)})'}")
+            time.sleep(0.2 if alive else 0)
+            survivors = component_processes(self.workdir, binaries, started)
+            if survivors:
+                raise ClusterError(f"could not stop {survivors}; files kept in {self.workdir}")
+            log(f"[2/3] no process left" + (f" (stopped {len(leftovers)} that kwokctl left: {sorted(leftovers)})"
+                                              if leftovers else ""))
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.kubeconfig.unlink(missing_ok=True)
             clusters_dir = self.home / "clusters"
@@ -509,9 +579,10 @@ def kubeconfig_path(provider: str = "kwok", name: str = DEFAULT_NAME) -> Path:
 
 
 def up(provider: str = "kwok", name: str = DEFAULT_NAME, nodes_file: Path | None = None,
-       apply_nodes: bool = True, timeout: float = 180) -> Path:
+       apply_nodes: bool = True, timeout: float = 180, disable_qps_limits: bool = False,
+       nodes_from_chart: Path | None = None) -> Path:
     """Create (or reuse) the cluster and its nodes; returns the kubeconfig path."""
-    return provider_cluster(provider, name).up(nodes_file, apply_nodes, timeout)
+    return provider_cluster(provider, name).up(nodes_file, apply_nodes, timeout, disable_qps_limits, nodes_from_chart)
 
 
 def down(provider: str = "kwok", name: str = DEFAULT_NAME) -> None:
@@ -532,8 +603,13 @@ def main(argv: list[str]) -> int:
     nodes = p_up.add_mutually_exclusive_group()
     nodes.add_argument("--nodes", type=Path, metavar="FILE",
                        help="multi-document YAML of v1 Node objects (default: the pools of `scripts/cluster nodes`)")
+    nodes.add_argument("--nodes-from-chart", type=Path, nargs="?", const=SIMULATED_VALUES, metavar="VALUES",
+                       help="render the nodes with the gpu-node-pool chart's simulated provider "
+                            f"(default values: {SIMULATED_VALUES.relative_to(ROOT)})")
     nodes.add_argument("--no-nodes", action="store_true", help="create no nodes")
     p_up.add_argument("--timeout", type=float, default=180, help="seconds to wait for each stage (default 180)")
+    p_up.add_argument("--disable-qps-limits", action="store_true",
+                      help="lift the controllers' client QPS limits (for hundreds of nodes; applies when created)")
     sub.add_parser("down", parents=[common], help="delete the cluster: every process and file it made")
     sub.add_parser("status", parents=[common], help="components (pid, health, memory) and nodes")
     sub.add_parser("nodes", help="print the default fake nodes (multi-document YAML)")
@@ -547,7 +623,8 @@ def main(argv: list[str]) -> int:
             print(kubeconfig_path(args.provider, args.name))
             return 0
         if args.command == "up":
-            path = up(args.provider, args.name, args.nodes, not args.no_nodes, args.timeout)
+            path = up(args.provider, args.name, args.nodes, not args.no_nodes, args.timeout, args.disable_qps_limits,
+                      args.nodes_from_chart)
             print(path)
             return 0
         if args.command == "down":
@@ -560,6 +637,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         log("interrupted; `scripts/cluster down` removes whatever was started")
         return 130
+    except BrokenPipeError:  # `scripts/cluster status | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
