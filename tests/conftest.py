@@ -31,7 +31,7 @@ def tier_unavailable(tier: str) -> str | None:
     """Why this machine cannot run the tier, or None when it can."""
     helms = list(HELMS.values())
     if tier == "render":
-        return _missing(helms)
+        return _missing([*helms, tool("promtool")])
     if tier == "schema":
         return _missing(helms) or (None if any(CRDS.rglob("*.yaml")) else "CRDs not fetched: run scripts/bootstrap")
     if tier == "lint":
