@@ -547,7 +547,7 @@ class KwokCluster:
             survivors = component_processes(self.workdir, binaries, started)
             if survivors:
                 raise ClusterError(f"could not stop {survivors}; files kept in {self.workdir}")
-            log(f"[2/3] no process left" + (f" (stopped {len(leftovers)} that kwokctl left: {sorted(leftovers)})"
+            log("[2/3] no process left" + (f" (stopped {len(leftovers)} that kwokctl left: {sorted(leftovers)})"
                                               if leftovers else ""))
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.kubeconfig.unlink(missing_ok=True)
