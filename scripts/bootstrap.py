@@ -281,10 +281,12 @@ def step_kubernetes(pin: dict) -> str:
 
 
 def step_crds() -> str:
-    """Copy each pinned upstream CRD out of its Go module zip into .tools/crds/<set>/."""
+    """Copy each pinned upstream CRD out of its Go module zip into .tools/crds/<set>/.
+    Lines holding Helm template text are dropped: cert-manager ships its CRDs as chart templates whose
+    labels (`{{ template ... }}`) an API server rejects; the schemas themselves are untouched."""
     dest_root = TOOLS / "crds"
     stamp = dest_root / ".pins.json"
-    want = json.dumps(PINS["crds"], sort_keys=True)
+    want = json.dumps({"pins": PINS["crds"], "recipe": 2}, sort_keys=True)
     if stamp.exists() and stamp.read_text() == want and \
             all((dest_root / s / Path(f).name).exists() for s, p in PINS["crds"].items() for f in p["files"]):
         return "cached"
@@ -293,7 +295,8 @@ def step_crds() -> str:
             src = go_module_dir(pin["module"], pin["version"])
             (tmp / set_name).mkdir()
             for rel in pin["files"]:
-                shutil.copy(src / rel, tmp / set_name / Path(rel).name)
+                lines = (src / rel).read_text().splitlines(keepends=True)
+                (tmp / set_name / Path(rel).name).write_text("".join(line for line in lines if "{{" not in line))
         (tmp / ".pins.json").write_text(want)
     atomic_dir(dest_root, build)
     return "fetched"

@@ -46,6 +46,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keyring", type=Path, help="legacy GPG secret keyring holding KEY_NAME")
     parser.add_argument("--passphrase-file", type=Path, help="file holding the key's passphrase")
     parser.add_argument("--helm", default=str(TOOLS / "bin" / "helm"), help="helm binary (default Helm 4)")
+    parser.add_argument("--release", action="store_true",
+                        help="a release: refuse stand-in CRDs (scripts/place-crds --require-upstream)")
     args = parser.parse_args(argv)
     if args.sign and not args.keyring:
         parser.error("--sign needs --keyring (a legacy secring: gpg --export-secret-keys > secring.gpg)")
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     place_crds = ROOT / "scripts" / "place-crds"
     if place_crds.exists():
-        run([str(place_crds)], "placing CRDs into the charts")
+        run([str(place_crds), *(["--require-upstream"] if args.release else [])], "placing CRDs into the charts")
     for chart in charts_in_dependency_order(args.charts):
         if yaml.safe_load((chart / "Chart.yaml").read_text()).get("dependencies"):
             run([args.helm, "dependency", "build", "--skip-refresh", str(chart)], f"helm dependency build {chart.name}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from harness import HELMS, tool
+from harness import HELMS, ROOT, tool
 from harness.paths import CRDS
 
 TIERS = ("render", "schema", "lint", "cluster_kwok", "cluster_kind", "bench")
@@ -43,6 +44,13 @@ def tier_unavailable(tier: str) -> str | None:
     if tier == "bench":
         return _missing(helms)
     raise KeyError(tier)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Charts render with their CRDs in place (scripts/place-crds; the files are never committed)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "place-crds")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise pytest.UsageError(f"scripts/place-crds failed:\n{proc.stdout}{proc.stderr}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

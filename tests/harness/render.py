@@ -56,8 +56,27 @@ def render(chart: str | Path, values: Mapping[str, Any] | None = None, *, values
 
 
 def render_text(chart: str | Path, **kwargs: Any) -> str:
-    """The rendered manifest as Helm printed it (for snapshots and text checks)."""
-    return yaml.safe_dump_all(render(chart, **kwargs), sort_keys=True)
+    """The rendered objects as YAML for snapshots, with render-time secrets masked."""
+    return yaml.safe_dump_all([mask_generated(o) for o in render(chart, **kwargs)], sort_keys=True)
+
+
+GENERATED = "<generated at render time>"
+_PEM_BASE64 = "LS0tLS1CRUdJTi"  # base64 of "-----BEGIN": keys and certificates genCA/genSignedCert make anew
+
+
+def mask_generated(obj: Any) -> Any:
+    """The object with every base64 PEM (generated at each render) replaced by a fixed marker."""
+    if isinstance(obj, dict):
+        return {k: mask_generated(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [mask_generated(v) for v in obj]
+    return GENERATED if isinstance(obj, str) and obj.startswith(_PEM_BASE64) else obj
+
+
+def in_stable_order(objs: Iterable[Obj]) -> list[Obj]:
+    """Masked objects sorted by kind, namespace and name: Helm 3 and 4 order kinds they do not know differently."""
+    return sorted((mask_generated(o) for o in objs),
+                  key=lambda o: (o.get("kind", ""), o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
 
 @functools.lru_cache(maxsize=512)
