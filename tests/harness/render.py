@@ -101,10 +101,14 @@ def _render_cached(path: str, values_json: str, values_files: tuple[str, ...], h
     return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
 
 
+# Scenario folders under values/ that are not named after their chart.
+SCENARIO_DIRS = {"ml-platform": "platform"}
+
+
 def scenarios(chart: str) -> dict[str, Path]:
-    """Named scenarios of a chart: values/<chart>/*.yaml and charts/<chart>/ci/*-values.yaml."""
+    """Named scenarios of a chart: values/<dir>/*.yaml and charts/<chart>/ci/*-values.yaml."""
     found: dict[str, Path] = {}
-    for f in sorted((VALUES / chart).glob("*.yaml")):
+    for f in sorted((VALUES / SCENARIO_DIRS.get(chart, chart)).glob("*.yaml")):
         found[f.stem] = f
     for f in sorted((CHARTS / chart / "ci").glob("*-values.yaml")):
         found[f"ci/{f.name.removesuffix('-values.yaml')}"] = f
