@@ -57,31 +57,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-snapshots", action="store_true", help="rewrite golden render snapshots")
 
 
-_ran: Counter[str] = Counter()
-_skipped: dict[str, str] = {}
+_reasons: dict[str, str | None] = {}
+_outcomes: dict[str, Counter[str]] = {t: Counter() for t in TIERS}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _reasons.update({t: tier_unavailable(t) for t in TIERS})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reasons = {t: tier_unavailable(t) for t in TIERS}
     for item in items:
         tiers = [m.name for m in item.iter_markers() if m.name in TIERS]
         if not tiers:
             raise pytest.UsageError(f"{item.nodeid} has no tier marker (one of {', '.join(TIERS)})")
         for tier in tiers:
-            if reasons[tier]:
-                _skipped[tier] = reasons[tier]  # type: ignore[assignment]
-                item.add_marker(pytest.mark.skip(reason=f"tier {tier} skipped: {reasons[tier]}"))
-            else:
-                _ran[tier] += 1
+            if _reasons[tier]:
+                item.add_marker(pytest.mark.skip(reason=f"tier {tier} skipped: {_reasons[tier]}"))
+            if tier.startswith("cluster_"):
+                # One cluster per tier: every test of a cluster tier runs in the same xdist worker.
+                item.add_marker(pytest.mark.xdist_group(tier))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Tally outcomes per tier (runs in the xdist controller too, from the workers' reports)."""
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        for tier in TIERS:
+            if tier in report.keywords:
+                _outcomes[tier][report.outcome] += 1
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
     terminalreporter.section("tiers")
     for tier in TIERS:
-        if tier in _skipped:
-            terminalreporter.write_line(f"{tier:13} SKIPPED: {_skipped[tier]}")
-        elif _ran[tier]:
-            terminalreporter.write_line(f"{tier:13} ran {_ran[tier]} tests")
+        counts = _outcomes[tier]
+        if _reasons.get(tier) and not counts["passed"] and not counts["failed"]:
+            terminalreporter.write_line(f"{tier:13} SKIPPED: {_reasons[tier]}")
+        elif sum(counts.values()):
+            terminalreporter.write_line(f"{tier:13} " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
         else:
             terminalreporter.write_line(f"{tier:13} not selected")
 
