@@ -21,7 +21,7 @@ the nodes and their pods. kwokctl runs them as local processes (`--runtime binar
 `up` prints (.cluster/kwok/kubeconfig for the default cluster name). `up` is idempotent: a running
 cluster is reused and the nodes are applied again. `down` stops every process and removes every file.
 
-kind: not implemented yet (the kind provider is written separately).
+kind: scripts/lib/kind_cluster.py (a control plane, a CPU worker and a GPU worker from the offline node image).
 
 Standard library only, so that it runs before and outside the venv. Tests can run the command or
 import this file (`sys.path.insert(0, "scripts"); import cluster`) and call up(), down(), status(),
@@ -567,8 +567,9 @@ class KwokCluster:
 
 def provider_cluster(provider: str, name: str) -> KwokCluster:
     if provider == "kind":
-        raise ClusterError("--provider kind is not implemented yet (the kind provider is being written separately); "
-                           "use --provider kwok")
+        sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+        import kind_cluster  # scripts/lib/kind_cluster.py: the kind provider
+        return kind_cluster.KindCluster(name, error=ClusterError)
     if provider != "kwok":
         raise ClusterError(f"unknown provider {provider!r}; use one of {PROVIDERS}")
     return KwokCluster(name)

@@ -1,0 +1,3 @@
+module ml-serving-charts/runc-capfilter
+
+go 1.22

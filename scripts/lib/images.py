@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""Build the container images the kind tier needs, offline (no container registry is reachable).
+
+Usage:
+  scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
+  scripts/images list                    # what each layer is, its cache key and whether it is built
+
+kind-node is a kind v0.30.0 node image made only from Debian packages and binaries built from Go
+modules (images/kind-node/README.md explains every piece). It is built in layers, each cached and
+rebuilt only when its inputs change:
+  rootfs-node, rootfs-netbase  debootstrap'ed Debian bookworm trees, kept as tarballs in
+                               $MSC_CACHE/images (key: suite, mirror, packages, post-install script)
+  netbase                      rootfs-netbase + the iptables backend wrapper
+  control-plane images         the exact tags `kubeadm config images list` asks for, from our binaries
+                               (kube-apiserver, -controller-manager, -scheduler, kube-proxy, etcd,
+                               coredns, pause) and the podnet CNI agent
+  node layer                   rootfs-node + units, configs, entrypoint, kubelet/kubeadm/kubectl/crictl
+  node image                   node layer + every image above preloaded into containerd (k8s.io)
+A docker image layer is "cached" when its label io.ml-serving-charts.inputs equals the digest of
+its inputs (Dockerfile, files, base image id). --rebuild debootstraps again and rebuilds every image
+layer; the binaries (kubectl, pause, runc-capfilter) are rebuilt whenever their own inputs change.
+
+Standard library only (runs before the venv exists). Needs root (debootstrap, dockerd).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dockerd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PINS = tomllib.loads((ROOT / "scripts" / "pins.toml").read_text())
+K8S_VERSION: str = PINS["kubernetes"]["version"]
+TOOLS_BIN = Path(os.environ.get("MSC_TOOLS", ROOT / ".tools")) / "bin"
+CACHE = Path(os.environ.get("MSC_CACHE", Path.home() / ".cache" / "ml-serving-charts"))
+IMAGES_CACHE = CACHE / "images"
+RECIPE = ROOT / "images" / "kind-node"
+NODE_REPO = "ml-serving-charts/kind-node"
+NODE_IMAGE = f"{NODE_REPO}:{K8S_VERSION}"
+LABEL = "io.ml-serving-charts.inputs"
+SOURCE_LABEL = "io.ml-serving-charts.source"
+PODNET_REPO = "ml-serving-charts/podnet"
+# kind's base image uses pause:3.10 as containerd's sandbox image; kubeadm v1.34 lists 3.10.1.
+# Both tags name our one pause build; containerd is configured with kubeadm's.
+EXTRA_PAUSE_TAGS = ("registry.k8s.io/pause:3.10",)
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+ROOTFS_PACKAGES = {
+    # kind-node-contract.md §2/§5: systemd as init, containerd + runc + CNI plugins, and what kubelet,
+    # kubeadm, kube-proxy and kind call on the node (iptables, conntrack, ip, mount, pgrep, ...).
+    "node": ["systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins",
+             "iptables", "nftables", "iproute2", "conntrack", "ethtool", "socat", "mount", "util-linux",
+             "kmod", "ca-certificates", "procps", "bash", "findutils", "libseccomp2"],
+    # base of kube-proxy and podnet: iptables and conntrack for kube-proxy, curl + jq for podnet
+    "netbase": ["iptables", "nftables", "conntrack", "iproute2", "kmod", "ca-certificates", "curl", "jq"],
+}
+
+
+class BuildError(Exception):
+    """A step that could not finish; the message says what failed and how to retry."""
+
+
+def log(msg: str) -> None:
+    print(f"[images] {msg}", flush=True)
+
+
+def run(cmd: list[str], what: str, timeout: float = 1800, env: dict | None = None, cwd: Path | None = None,
+        stdin: int | None = None, log_file: Path | None = None) -> str:
+    """Run a command; output goes to log_file when given (and its tail into the error)."""
+    full_env = {**os.environ, **(env or {})}
+    try:
+        if log_file:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "w") as out:
+                proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                                      env=full_env, cwd=cwd, stdin=stdin)
+            output = log_file.read_text(errors="replace")
+        else:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
+                                  stdin=stdin)
+            output = proc.stdout + proc.stderr
+    except FileNotFoundError as err:
+        raise BuildError(f"{what}: {cmd[0]} not found") from err
+    except subprocess.TimeoutExpired as err:
+        raise BuildError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:.0f}s") from err
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-20:])
+        where = f" (full log: {log_file})" if log_file else ""
+        raise BuildError(f"{what}: `{' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''}` exited "
+                         f"{proc.returncode}{where}\n{tail}")
+    return proc.stdout if not log_file else output
+
+
+def docker(*args: str, what: str, timeout: float = 1800, env: dict | None = None,
+           log_file: Path | None = None) -> str:
+    return run(["docker", *args], what, timeout=timeout, env=env, log_file=log_file)
+
+
+# ---------------------------------------------------------------- hashing and docker image state
+
+_HASH_MEMO: dict[str, str] = {}
+_HASH_MEMO_FILE = IMAGES_CACHE / ".file-hashes.json"
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised by (path, size, mtime) across runs: binaries are hundreds of MB."""
+    if not _HASH_MEMO and _HASH_MEMO_FILE.exists():
+        with contextlib.suppress(ValueError, OSError):
+            _HASH_MEMO.update(json.loads(_HASH_MEMO_FILE.read_text()))
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in _HASH_MEMO:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _HASH_MEMO[key] = h.hexdigest()
+        IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+        _HASH_MEMO_FILE.write_text(json.dumps(_HASH_MEMO, indent=0, sort_keys=True))
+    return _HASH_MEMO[key]
+
+
+def digest_of(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def image_id(ref: str) -> str | None:
+    proc = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def image_label(ref: str, label: str = LABEL) -> str | None:
+    proc = subprocess.run(["docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{label}"}}}}', ref],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def image_size_mb(ref: str) -> float:
+    proc = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", ref], capture_output=True, text=True)
+    return int(proc.stdout.strip() or 0) / 1e6 if proc.returncode == 0 else 0.0
+
+
+# ---------------------------------------------------------------- build plan
+
+@dataclass
+class Step:
+    label: str
+    fn: Callable[[], str]
+
+
+@dataclass
+class ImageSpec:
+    """One docker image built from a Dockerfile and a context assembled from files."""
+    tags: list[str]
+    dockerfile: Path
+    files: dict[str, Path | bytes]            # context path -> source file (or content)
+    base: str | None = None                   # image passed as --build-arg BASE (its id goes in the digest)
+    build_args: dict[str, str] = field(default_factory=dict)
+    source: str = ""                          # what the image is built from (a label, for people)
+
+    def digest(self) -> str:
+        files = {}
+        for rel, src in sorted(self.files.items()):
+            if isinstance(src, bytes):
+                files[rel] = ["bytes", hashlib.sha256(src).hexdigest()]
+            else:
+                files[rel] = [oct(src.stat().st_mode & 0o111), file_sha256(src)]
+        return digest_of({"dockerfile": self.dockerfile.read_text(), "files": files, "args": self.build_args,
+                          "base": image_id(self.base) if self.base else None, "source": self.source})
+
+
+def build_image(spec: ImageSpec, rebuild: bool) -> str:
+    want = spec.digest()
+    main = spec.tags[0]
+    if not rebuild and image_label(main) == want and all(image_id(t) == image_id(main) for t in spec.tags):
+        return f"cached ({main})"
+    with tempfile.TemporaryDirectory(prefix="msc-image-ctx-", dir=IMAGES_CACHE) as tmp:
+        ctx = Path(tmp)
+        for rel, src in spec.files.items():
+            dest = ctx / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(src, bytes):
+                dest.write_bytes(src)
+            else:
+                try:
+                    os.link(src.resolve(), dest)      # same filesystem: no copy of big binaries (mode kept)
+                except OSError:
+                    shutil.copy2(src.resolve(), dest)
+        shutil.copy(spec.dockerfile, ctx / "Dockerfile")
+        args = [f"--build-arg={k}={v}" for k, v in {**spec.build_args, **({"BASE": spec.base} if spec.base else {})}.items()]
+        labels = [f"--label={LABEL}={want}"] + ([f"--label={SOURCE_LABEL}={spec.source}"] if spec.source else [])
+        tags = [a for t in spec.tags for a in ("-t", t)]
+        safe = main.replace("/", "_").replace(":", "_")
+        docker("build", "--force-rm", *(["--no-cache"] if rebuild else []), *args, *labels, *tags, str(ctx),
+               what=f"docker build {main}", env={"DOCKER_BUILDKIT": "0"},
+               log_file=IMAGES_CACHE / "logs" / f"build-{safe}.log")
+    return f"built {main} ({image_size_mb(main):.0f} MB)"
+
+
+# ---------------------------------------------------------------- inputs: binaries
+
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "kubeadm")
+
+
+def tool(name: str) -> Path:
+    path = TOOLS_BIN / name
+    if not path.exists():
+        raise BuildError(f"{path} is missing: run `scripts/bootstrap kwok kind`")
+    return path.resolve()
+
+
+def step_tools() -> str:
+    """Kubernetes binaries, etcd (group kwok), coredns and crictl (group kind), built by scripts/bootstrap."""
+    needed = [*KUBE_COMMANDS, "etcd", "coredns", "crictl", "kind"]
+    missing = [n for n in needed if not (TOOLS_BIN / n).exists()]
+    if missing:
+        log(f"  missing {', '.join(missing)}: running `scripts/bootstrap kwok kind`")
+        proc = subprocess.run([str(ROOT / "scripts" / "bootstrap"), "kwok", "kind"])
+        if proc.returncode != 0:
+            raise BuildError("scripts/bootstrap kwok kind failed (see above)")
+        missing = [n for n in needed if not (TOOLS_BIN / n).exists()]
+        if missing:
+            raise BuildError(f"still missing after bootstrap: {missing}")
+        return "built by scripts/bootstrap"
+    got = run([str(tool("kubeadm")), "version", "-o", "short"], "kubeadm version").strip()
+    if got != K8S_VERSION:
+        raise BuildError(f"{tool('kubeadm')} reports {got!r}, pins.toml wants {K8S_VERSION}: run `scripts/bootstrap kwok`")
+    return f"present (Kubernetes {got}, etcd, coredns, crictl from {TOOLS_BIN})"
+
+
+def kubectl_path() -> Path:
+    return CACHE / "bin" / f"kubectl-{K8S_VERSION}" / "kubectl"
+
+
+def step_kubectl() -> str:
+    """kubectl at the node's Kubernetes version (kind runs it inside the node; .tools/bin/kubectl is newer)."""
+    out = kubectl_path()
+    reports = lambda: subprocess.run([str(out), "version", "--client", "-o", "json"], capture_output=True,  # noqa: E731
+                                     text=True).stdout if out.exists() else ""
+    if out.exists() and json.loads(reports() or "{}").get("clientVersion", {}).get("gitVersion") == K8S_VERSION:
+        return f"cached ({out})"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bootstrap  # the same wrapper-module recipe and version stamping as the other Kubernetes binaries
+    k8s_wrapper = CACHE / "src" / f"k8s-wrapper-{K8S_VERSION}"
+    if not (k8s_wrapper / "go.mod").exists():
+        raise BuildError(f"{k8s_wrapper}/go.mod missing: run `scripts/bootstrap kwok` first")
+    work = CACHE / "src" / f"kubectl-wrapper-{K8S_VERSION}"
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("go.mod", "go.sum"):   # a copy: never touch the wrapper scripts/bootstrap owns
+        shutil.copy(k8s_wrapper / name, work / name)
+    (work / "tools.go").write_text('//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n')
+    env = {"GOWORK": "off", "GOFLAGS": "-buildvcs=false -mod=mod", "CGO_ENABLED": "0"}
+    ldflags = bootstrap.kubernetes_ldflags(K8S_VERSION, bootstrap.go_module_time("k8s.io/kubernetes", K8S_VERSION))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(".kubectl.tmp")
+    run(["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp), "k8s.io/kubernetes/cmd/kubectl"],
+        "go build kubectl", env=env, cwd=work, log_file=IMAGES_CACHE / "logs" / "kubectl.log")
+    tmp.replace(out)
+    if json.loads(reports() or "{}").get("clientVersion", {}).get("gitVersion") != K8S_VERSION:
+        raise BuildError(f"built {out} does not report {K8S_VERSION}")
+    return f"built ({out})"
+
+
+def kubernetes_module_dir() -> Path:
+    out = run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{K8S_VERSION}"], "download k8s.io/kubernetes",
+              env={"GOWORK": "off", "GOFLAGS": "-buildvcs=false"})
+    return Path(json.loads(out)["Dir"])
+
+
+def pause_tag(kubeadm_images: dict[str, str]) -> str:
+    return kubeadm_images["pause"].rsplit(":", 1)[1]
+
+
+def pause_path(tag: str) -> Path:
+    return CACHE / "bin" / f"pause-{tag}" / "pause"
+
+
+def step_pause(kubeadm_images: dict[str, str]) -> str:
+    """pause, compiled statically from build/pause/linux/pause.c as its Makefile does (CFLAGS)."""
+    tag = pause_tag(kubeadm_images)
+    out = pause_path(tag)
+    src = kubernetes_module_dir() / "build" / "pause" / "linux" / "pause.c"
+    stamp = out.with_name("pause.c.sha256")
+    if out.exists() and stamp.exists() and stamp.read_text().strip() == file_sha256(src):
+        return f"cached ({out})"
+    if not shutil.which("gcc"):
+        raise BuildError("gcc is needed to compile pause.c: apt-get install -y gcc libc6-dev")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run(["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{tag}-{K8S_VERSION}", "-o", str(out), str(src)],
+        "compile pause.c")
+    run(["strip", str(out)], "strip pause")
+    stamp.write_text(file_sha256(src) + "\n")
+    return f"built ({out}, {run([str(out), '-v'], 'pause -v').strip()})"
+
+
+def capfilter_path() -> Path:
+    return CACHE / "bin" / "runc-capfilter" / "runc-capfilter"
+
+
+def step_capfilter() -> str:
+    before = capfilter_path().exists() and capfilter_path().stat().st_mtime_ns
+    dockerd.build_capfilter(capfilter_path())
+    return "cached" if before == capfilter_path().stat().st_mtime_ns else f"built ({capfilter_path()})"
+
+
+def kubeadm_images() -> dict[str, str]:
+    """`kubeadm config images list` as {component: reference} (kube-apiserver, ..., pause, etcd, coredns)."""
+    out = run([str(tool("kubeadm")), "config", "images", "list", "--kubernetes-version", K8S_VERSION],
+              "kubeadm config images list")
+    refs = [line.strip() for line in out.splitlines() if line.strip()]
+    images = {ref.rsplit(":", 1)[0].rsplit("/", 1)[1]: ref for ref in refs}
+    expected = {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "pause", "etcd", "coredns"}
+    if set(images) != expected:
+        raise BuildError(f"kubeadm {K8S_VERSION} lists {refs}; this script knows how to build {sorted(expected)}")
+    return images
+
+
+# ---------------------------------------------------------------- rootfs (debootstrap)
+
+def rootfs_key(flavour: str) -> str:
+    post = (RECIPE / "rootfs-post.sh").read_bytes()
+    return digest_of({"suite": SUITE, "mirror": MIRROR, "security": SECURITY_MIRROR, "variant": "minbase",
+                      "packages": sorted(ROOTFS_PACKAGES[flavour]), "post": hashlib.sha256(post).hexdigest(),
+                      "flavour": flavour})[:16]
+
+
+def rootfs_tarball(flavour: str) -> Path:
+    return IMAGES_CACHE / f"rootfs-{flavour}-{SUITE}-{rootfs_key(flavour)}.tar.gz"
+
+
+def rootfs_image(flavour: str) -> str:
+    return f"ml-serving-charts/rootfs:{flavour}-{SUITE}-{rootfs_key(flavour)}"
+
+
+def unmount_under(path: Path) -> None:
+    """Unmount whatever an interrupted chroot step left mounted below path (deepest first)."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(str(path) + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def step_rootfs(flavour: str, rebuild: bool) -> str:
+    tarball = rootfs_tarball(flavour)
+    image = rootfs_image(flavour)
+    made = []
+    if rebuild or not tarball.exists():
+        if not shutil.which("debootstrap"):
+            log("  debootstrap missing: apt-get install debootstrap")
+            run(["apt-get", "install", "-y", "-q", "debootstrap"], "apt-get install debootstrap",
+                env={"DEBIAN_FRONTEND": "noninteractive"})
+        work = IMAGES_CACHE / f".work-rootfs-{flavour}"
+        if work.exists():
+            unmount_under(work)
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        try:
+            tree = work / "rootfs"
+            t0 = time.monotonic()
+            run(["debootstrap", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES[flavour])}",
+                 "--components=main", SUITE, str(tree), MIRROR], f"debootstrap {flavour}", timeout=3600,
+                log_file=IMAGES_CACHE / "logs" / f"debootstrap-{flavour}.log")
+            log(f"  debootstrap {SUITE} ({len(ROOTFS_PACKAGES[flavour])} packages + minbase): {time.monotonic() - t0:.0f}s")
+            run(["bash", str(RECIPE / "rootfs-post.sh"), str(tree), flavour, SUITE, MIRROR, SECURITY_MIRROR],
+                f"post-install {flavour} rootfs", timeout=3600,
+                log_file=IMAGES_CACHE / "logs" / f"rootfs-post-{flavour}.log")
+            partial = work / "rootfs.tar.gz"
+            run(["tar", "--numeric-owner", "--xattrs", "-C", str(tree), "-czf", str(partial), "."],
+                f"tar the {flavour} rootfs", timeout=1800)
+            partial.replace(tarball)
+        finally:
+            unmount_under(work)
+            shutil.rmtree(work, ignore_errors=True)
+        made.append(f"{tarball.name} ({tarball.stat().st_size / 1e6:.0f} MB)")
+    if rebuild or image_label(image) != rootfs_key(flavour):
+        docker("import", "--change", f"LABEL {LABEL}={rootfs_key(flavour)}",
+               "--change", f'LABEL {SOURCE_LABEL}="debootstrap {SUITE} minbase + {" ".join(ROOTFS_PACKAGES[flavour])}"',
+               str(tarball), image, what=f"docker import {tarball.name}")
+        made.append(f"imported {image}")
+    return ("built " + ", ".join(made)) if made else f"cached ({image})"
+
+
+# ---------------------------------------------------------------- images
+
+def netbase_image() -> str:
+    return f"ml-serving-charts/netbase:{SUITE}"
+
+
+def netbase_spec() -> ImageSpec:
+    d = RECIPE / "netbase"
+    return ImageSpec([netbase_image()], d / "Dockerfile", {"iptables-wrapper": d / "iptables-wrapper"},
+                     base=rootfs_image("netbase"), source="images/kind-node/netbase")
+
+
+def podnet_spec() -> ImageSpec:
+    d = RECIPE / "podnet"
+    spec = ImageSpec([f"{PODNET_REPO}:pending"], d / "Dockerfile", {"podnet": d / "podnet"}, base=netbase_image(),
+                     source="images/kind-node/podnet")
+    spec.tags = [f"{PODNET_REPO}:{spec.digest()[:12]}"]   # content-addressed tag: a change rolls the DaemonSet
+    return spec
+
+
+def component_specs(images: dict[str, str]) -> list[ImageSpec]:
+    d = RECIPE / "components"
+    specs = []
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        specs.append(ImageSpec([images[name]], d / "Dockerfile.binary", {name: tool(name)}, build_args={"BINARY": name},
+                               source=f"k8s.io/kubernetes@{K8S_VERSION} cmd/{name}"))
+    etcd_version = PINS["go_tools"]["etcd"]["version"]
+    specs.append(ImageSpec([images["etcd"]], d / "Dockerfile.binary", {"etcd": tool("etcd")}, build_args={"BINARY": "etcd"},
+                           source=f"go.etcd.io/etcd/server/v3@{etcd_version} (tagged as kubeadm expects)"))
+    specs.append(ImageSpec([images["kube-proxy"]], d / "Dockerfile.kube-proxy", {"kube-proxy": tool("kube-proxy")},
+                           base=netbase_image(), source=f"k8s.io/kubernetes@{K8S_VERSION} cmd/kube-proxy"))
+    coredns = PINS["go_tools"]["coredns"]["version"]
+    want_coredns = images["coredns"].rsplit(":", 1)[1]
+    if want_coredns != coredns:
+        raise BuildError(f"kubeadm wants coredns {want_coredns} but pins.toml builds {coredns}: align go_tools.coredns")
+    specs.append(ImageSpec([images["coredns"]], d / "Dockerfile.coredns", {"coredns": tool("coredns")},
+                           source=f"github.com/coredns/coredns@{coredns}"))
+    tag = pause_tag(images)
+    specs.append(ImageSpec([images["pause"], *EXTRA_PAUSE_TAGS], d / "Dockerfile.pause", {"pause": pause_path(tag)},
+                           source=f"k8s.io/kubernetes@{K8S_VERSION} build/pause/linux/pause.c"))
+    return specs
+
+
+def node_layer_image() -> str:
+    return f"{NODE_REPO}-layer:{K8S_VERSION}"
+
+
+def node_layer_spec(images: dict[str, str], podnet: str) -> ImageSpec:
+    files: dict[str, Path | bytes] = {}
+    for src in sorted((RECIPE / "files").rglob("*")):
+        if src.is_file():
+            rel = f"files/{src.relative_to(RECIPE / 'files')}"
+            files[rel] = src
+    config = (RECIPE / "files" / "etc" / "containerd" / "config.toml").read_text()
+    files["files/etc/containerd/config.toml"] = config.replace("@SANDBOX_IMAGE@", images["pause"]).encode()
+    files["files/kind/version"] = f"{K8S_VERSION}\n".encode()
+    cni = (RECIPE / "podnet" / "default-cni.yaml").read_text().replace("@PODNET_IMAGE@", podnet)
+    files["files/kind/manifests/default-cni.yaml"] = cni.encode()
+    for name in ("kubelet", "kubeadm", "crictl"):
+        files[f"bin/{name}"] = tool(name)
+    files["bin/kubectl"] = kubectl_path()
+    files["runc-capfilter"] = capfilter_path()
+    return ImageSpec([node_layer_image()], RECIPE / "Dockerfile", files, base=rootfs_image("node"),
+                     source="images/kind-node")
+
+
+def preload_refs(specs: list[ImageSpec]) -> list[str]:
+    return [t for s in specs for t in s.tags]
+
+
+def containerd_name(ref: str) -> str:
+    """How containerd names a docker reference (docker.io/ for a bare name)."""
+    first = ref.split("/", 1)[0]
+    if "/" not in ref:
+        return f"docker.io/library/{ref}"
+    if "." in first or ":" in first or first == "localhost":
+        return ref
+    return f"docker.io/{ref}"
+
+
+def step_node_image(specs: list[ImageSpec], rebuild: bool) -> str:
+    """The node layer with every image preloaded into containerd's k8s.io namespace, committed."""
+    refs = preload_refs(specs)
+    want = digest_of({"layer": image_id(node_layer_image()), "images": {r: image_id(r) for r in refs}, "recipe": 2})
+    if not rebuild and image_label(NODE_IMAGE) == want:
+        return f"cached ({NODE_IMAGE}, {image_size_mb(NODE_IMAGE):.0f} MB)"
+    name = f"msc-kind-node-build-{os.getpid()}"
+    # --init: a reaper as PID 1, so the containerd we stop does not linger as a zombie
+    docker("run", "-d", "--init", "--name", name, "--entrypoint", "sleep", "--security-opt", "seccomp=unconfined",
+           node_layer_image(), "infinity", what="start the preload container")
+    try:
+        # containerd with its default config apart from the root; only its content store is used
+        pid = docker("exec", name, "bash", "-c", "containerd >/var/log/containerd-preload.log 2>&1 & echo $!",
+                     what="start containerd in the preload container").strip()
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "exec", name, "ctr", "version"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                logs = docker("exec", name, "cat", "/var/log/containerd-preload.log", what="containerd log")
+                raise BuildError(f"containerd did not start in the preload container:\n{logs[-2000:]}")
+            time.sleep(0.5)
+        save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE)
+        imp = subprocess.run(["docker", "exec", "-i", name, "ctr", "--namespace=k8s.io", "images", "import",
+                              "--label=io.cri-containerd.pinned=pinned", "--all-platforms", "--no-unpack", "--digests",
+                              "-"], stdin=save.stdout, capture_output=True, text=True)
+        save.stdout.close()  # type: ignore[union-attr]
+        if save.wait() != 0 or imp.returncode != 0:
+            raise BuildError(f"preload: docker save | ctr images import failed:\n{imp.stdout[-1500:]}{imp.stderr[-1500:]}")
+        listed = set(docker("exec", name, "ctr", "--namespace=k8s.io", "images", "ls", "-q",
+                            what="list preloaded images").split())
+        missing = [r for r in refs if containerd_name(r) not in listed]
+        if missing:
+            raise BuildError(f"preload: containerd lacks {missing}; it has {sorted(listed)}")
+        docker("exec", name, "bash", "-c",
+               "alive() { [ -e /proc/{pid} ] && ! grep -q '^State:.*Z' /proc/{pid}/status 2>/dev/null; }; "
+               "kill {pid}; for i in $(seq 300); do alive || break; sleep 0.1; done; "
+               "! alive && rm -rf /run/containerd /var/log/containerd-preload.log /tmp/* /var/tmp/*"
+               .replace("{pid}", pid), what="stop containerd in the preload container")
+        # the preload container ran `sleep infinity`: give the image back the node's entrypoint
+        docker("commit", "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]', "--change", "CMD []",
+               "--change", f"LABEL {LABEL}={want}",
+               "--change", f'LABEL {SOURCE_LABEL}="images/kind-node (scripts/images kind-node)"',
+               name, NODE_IMAGE, what=f"docker commit {NODE_IMAGE}")
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+    return f"built ({NODE_IMAGE}, {image_size_mb(NODE_IMAGE):.0f} MB, {len(refs)} images preloaded)"
+
+
+# ---------------------------------------------------------------- driver
+
+def kind_node_steps(rebuild: bool) -> Iterator[Step]:
+    """The build, as steps; later steps read what earlier ones produced, so they are generated lazily."""
+    yield Step("docker engine", lambda: dockerd.ensure())
+    yield Step(f"Go-built binaries (Kubernetes {K8S_VERSION}, etcd, coredns, crictl)", step_tools)
+    images = kubeadm_images()
+    yield Step(f"kubectl {K8S_VERSION} for the node", step_kubectl)
+    yield Step(f"pause {pause_tag(images)} (gcc -static)", lambda: step_pause(images))
+    yield Step("runc-capfilter (images/lib/runc-capfilter)", step_capfilter)
+    yield Step(f"rootfs node (debootstrap {SUITE})", lambda: step_rootfs("node", rebuild))
+    yield Step(f"rootfs netbase (debootstrap {SUITE})", lambda: step_rootfs("netbase", rebuild))
+    yield Step(f"image {netbase_image()}", lambda: build_image(netbase_spec(), rebuild))
+    specs = component_specs(images)
+    for spec in specs:
+        yield Step(f"image {spec.tags[0]}", lambda s=spec: build_image(s, rebuild))
+    podnet = podnet_spec()
+    yield Step(f"image {podnet.tags[0]} (CNI agent)", lambda: build_image(podnet, rebuild))
+    layer = node_layer_spec(images, containerd_name(podnet.tags[0]))
+    yield Step(f"image {node_layer_image()} (node layer)", lambda: build_image(layer, rebuild))
+    yield Step(f"image {NODE_IMAGE} (preload {len(preload_refs([*specs, podnet]))} image tags)", lambda: step_node_image([*specs, podnet], rebuild))
+
+
+STEP_COUNT = 18   # for the [i/N] progress prefix (the steps are generated lazily)
+
+
+def build_kind_node(rebuild: bool = False) -> str:
+    """Build (or reuse) the node image; returns its tag. Importable by the cluster provider."""
+    IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    timings: dict[str, float] = {}
+    i = 0
+    for i, step in enumerate(kind_node_steps(rebuild), 1):
+        t0 = time.monotonic()
+        try:
+            result = step.fn()
+        except (BuildError, dockerd.DockerError) as err:
+            log(f"[{i}/{STEP_COUNT}] {step.label}: FAILED\n{err}\n"
+                f"Finished layers stay cached; fix the cause and run `scripts/images kind-node` again.")
+            raise
+        timings[step.label] = round(time.monotonic() - t0, 1)
+        log(f"[{i}/{STEP_COUNT}] {step.label}: {result} ({timings[step.label]:.1f}s)")
+    removed = prune_stale()
+    if removed:
+        log(f"removed {len(removed)} superseded layer(s): {', '.join(removed)}")
+    total = time.monotonic() - start
+    (IMAGES_CACHE / "last-kind-node-build.json").write_text(json.dumps(
+        {"image": NODE_IMAGE, "total_seconds": round(total, 1), "steps": timings,
+         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
+    log(f"{NODE_IMAGE} ready in {total:.1f}s ({i} steps)")
+    return NODE_IMAGE
+
+
+def prune_stale() -> list[str]:
+    """Remove what an earlier build left behind: superseded rootfs tarballs and image tags, and our
+    untagged images. Images still used by a container stay (docker refuses, and that is fine)."""
+    removed = []
+    current_tarballs = {rootfs_tarball(f) for f in ROOTFS_PACKAGES}
+    for tarball in IMAGES_CACHE.glob(f"rootfs-*-{SUITE}-*.tar.gz"):
+        if tarball not in current_tarballs:
+            tarball.unlink()
+            removed.append(tarball.name)
+    current_refs = {rootfs_image(f) for f in ROOTFS_PACKAGES} | {podnet_spec().tags[0]}
+    for repo in ("ml-serving-charts/rootfs", PODNET_REPO):
+        listed = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repo], "docker images").split()
+        for ref in listed:
+            if ref not in current_refs and subprocess.run(["docker", "rmi", ref], capture_output=True).returncode == 0:
+                removed.append(ref)
+    dangling = run(["docker", "images", "-q", "--filter", "dangling=true", "--filter", f"label={LABEL}"],
+                   "docker images").split()
+    for iid in dict.fromkeys(dangling):
+        if subprocess.run(["docker", "rmi", iid], capture_output=True).returncode == 0:
+            removed.append(iid[:19])
+    return removed
+
+
+def node_image_ready() -> bool:
+    """True when the node image exists (whether it is up to date is `scripts/images kind-node`'s job)."""
+    return image_id(NODE_IMAGE) is not None
+
+
+def list_images() -> int:
+    print(f"{'layer':<62}{'state':<10}key / id")
+    for flavour in ROOTFS_PACKAGES:
+        t = rootfs_tarball(flavour)
+        print(f"{'rootfs ' + flavour + ' tarball':<62}{'cached' if t.exists() else 'missing':<10}{t}")
+    refs = [rootfs_image("node"), rootfs_image("netbase"), netbase_image()]
+    with contextlib.suppress(BuildError):
+        imgs = kubeadm_images()
+        refs += [*(r for r in imgs.values()), *EXTRA_PAUSE_TAGS]
+    refs += [node_layer_image(), NODE_IMAGE]
+    for ref in refs:
+        iid = image_id(ref)
+        print(f"{ref:<62}{'present' if iid else 'missing':<10}{(iid or '')[:19]}"
+              f"{f'  {image_size_mb(ref):.0f} MB' if iid else ''}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/images", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_node = sub.add_parser("kind-node", help=f"build {NODE_IMAGE} (offline kind node image)")
+    p_node.add_argument("--rebuild", action="store_true", help="debootstrap again and rebuild every image layer")
+    sub.add_parser("list", help="show each layer and whether it is built")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            dockerd.ensure()
+            return list_images()
+        build_kind_node(args.rebuild)
+        return 0
+    except (BuildError, dockerd.DockerError):
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted; finished layers stay cached")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
