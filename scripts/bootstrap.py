@@ -228,20 +228,27 @@ def kubernetes_ldflags(version: str, build_date: str) -> str:
 
 def kubernetes_reports(outdir: Path, commands: list[str]) -> dict[str, str]:
     """What each built Kubernetes binary says its version is ('' when missing or not runnable)."""
-    return {c: (reported([str(outdir / c), "version", "-o", "short"]) if c == "kubeadm"
-                else reported([str(outdir / c), "--version"]).removeprefix("Kubernetes ")).strip()
-            for c in commands}
+    def version(command: str) -> str:
+        path = str(outdir / command)
+        if command == "kubeadm":
+            return reported([path, "version", "-o", "short"])
+        if command == "kubectl":
+            out = reported([path, "version", "--client", "-o", "json"])
+            return json.loads(out)["clientVersion"]["gitVersion"] if out else ""
+        return reported([path, "--version"]).removeprefix("Kubernetes ")
+    return {c: version(c).strip() for c in commands}
 
 
 def step_kubernetes(pin: dict) -> str:
     """kube-apiserver & co. from k8s.io/kubernetes through a wrapper module (W2: staging replaces)."""
     want = pin["version"]
     outdir = CACHE / "bin" / f"kubernetes-{want}"
+    commands = pin["commands"] + pin.get("node_commands", [])
     # The stamp records how the binaries were built: a changed recipe rebuilds even at the same version.
-    recipe = json.dumps({"version": want, "commands": pin["commands"], "recipe": 2}, sort_keys=True)
+    recipe = json.dumps({"version": want, "commands": commands, "recipe": 2}, sort_keys=True)
     stamp = outdir / ".recipe.json"
     ok = stamp.exists() and stamp.read_text() == recipe and \
-        all(v == want for v in kubernetes_reports(outdir, pin["commands"]).values())
+        all(v == want for v in kubernetes_reports(outdir, commands).values())
     if not ok:
         def build(tmp: Path) -> None:
             work = CACHE / "src" / f"k8s-wrapper-{want}"
@@ -258,15 +265,15 @@ def step_kubernetes(pin: dict) -> str:
                 elif len(parts) == 2 and parts[0] == "godebug":  # upstream's GODEBUG defaults (e.g. default=go1.24)
                     edits.append(f"-godebug={parts[1]}")
             run(["go", "mod", "edit", *edits], "point the wrapper at k8s.io/kubernetes and its staging modules", cwd=work)
-            imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in pin["commands"])
+            imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in commands)
             (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
             log(f"  kubernetes {want}: resolving modules (cold: ~1 GB of downloads)")
             run(["go", "mod", "tidy"], "go mod tidy in the Kubernetes wrapper module", cwd=work)
-            log(f"  kubernetes {want}: compiling {len(pin['commands'])} binaries (cold: ~15 min on 2 cores)")
+            log(f"  kubernetes {want}: compiling {len(commands)} binaries (cold: ~15 min on 2 cores)")
             ldflags = kubernetes_ldflags(want, go_module_time("k8s.io/kubernetes", want))
             run(["go", "build", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp) + "/",
-                 *[f"k8s.io/kubernetes/cmd/{c}" for c in pin["commands"]]], "go build Kubernetes binaries", cwd=work)
-            got = kubernetes_reports(tmp, pin["commands"])
+                 *[f"k8s.io/kubernetes/cmd/{c}" for c in commands]], "go build Kubernetes binaries", cwd=work)
+            got = kubernetes_reports(tmp, commands)
             wrong = {c: v for c, v in got.items() if v != want}
             if wrong:
                 raise StepFailed(f"kubernetes {want}: built binaries report {wrong}; the version stamping did not apply")

@@ -4,6 +4,9 @@
 Usage:
   scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
   scripts/images list                    # what each layer is, its cache key and whether it is built
+  scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md): iris-model,
+                                         # iris-transformer, iris-combiner, mlserver-iris, helm-test-client,
+                                         # prometheus, prometheus-operator; groups: models, monitoring, all
 
 kind-node is a kind v0.30.0 node image made only from Debian packages and binaries built from Go
 modules (images/kind-node/README.md explains every piece). It is built in layers, each cached and
@@ -69,6 +72,8 @@ ROOTFS_PACKAGES = {
              "kmod", "ca-certificates", "procps", "bash", "findutils", "libseccomp2"],
     # base of kube-proxy and podnet: iptables and conntrack for kube-proxy, curl + jq for podnet
     "netbase": ["iptables", "nftables", "conntrack", "iproute2", "kmod", "ca-certificates", "curl", "jq"],
+    # builder of the shell-less python images (images/models/base): python3.11, venv, pip's CA bundle
+    "python": ["python3", "python3-venv", "ca-certificates"],
 }
 
 
@@ -239,42 +244,17 @@ def step_tools() -> str:
             raise BuildError(f"still missing after bootstrap: {missing}")
         return "built by scripts/bootstrap"
     got = run([str(tool("kubeadm")), "version", "-o", "short"], "kubeadm version").strip()
-    if got != K8S_VERSION:
-        raise BuildError(f"{tool('kubeadm')} reports {got!r}, pins.toml wants {K8S_VERSION}: run `scripts/bootstrap kwok`")
+    if got != K8S_VERSION or not kubectl_path().exists():
+        raise BuildError(f"{tool('kubeadm')} reports {got!r} (kubectl for the node: "
+                         f"{'present' if kubectl_path().exists() else 'missing'}); pins.toml wants {K8S_VERSION}: "
+                         f"run `scripts/bootstrap kwok`")
     return f"present (Kubernetes {got}, etcd, coredns, crictl from {TOOLS_BIN})"
 
 
 def kubectl_path() -> Path:
-    return CACHE / "bin" / f"kubectl-{K8S_VERSION}" / "kubectl"
-
-
-def step_kubectl() -> str:
-    """kubectl at the node's Kubernetes version (kind runs it inside the node; .tools/bin/kubectl is newer)."""
-    out = kubectl_path()
-    reports = lambda: subprocess.run([str(out), "version", "--client", "-o", "json"], capture_output=True,  # noqa: E731
-                                     text=True).stdout if out.exists() else ""
-    if out.exists() and json.loads(reports() or "{}").get("clientVersion", {}).get("gitVersion") == K8S_VERSION:
-        return f"cached ({out})"
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import bootstrap  # the same wrapper-module recipe and version stamping as the other Kubernetes binaries
-    k8s_wrapper = CACHE / "src" / f"k8s-wrapper-{K8S_VERSION}"
-    if not (k8s_wrapper / "go.mod").exists():
-        raise BuildError(f"{k8s_wrapper}/go.mod missing: run `scripts/bootstrap kwok` first")
-    work = CACHE / "src" / f"kubectl-wrapper-{K8S_VERSION}"
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("go.mod", "go.sum"):   # a copy: never touch the wrapper scripts/bootstrap owns
-        shutil.copy(k8s_wrapper / name, work / name)
-    (work / "tools.go").write_text('//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n')
-    env = {"GOWORK": "off", "GOFLAGS": "-buildvcs=false -mod=mod", "CGO_ENABLED": "0"}
-    ldflags = bootstrap.kubernetes_ldflags(K8S_VERSION, bootstrap.go_module_time("k8s.io/kubernetes", K8S_VERSION))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".kubectl.tmp")
-    run(["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp), "k8s.io/kubernetes/cmd/kubectl"],
-        "go build kubectl", env=env, cwd=work, log_file=IMAGES_CACHE / "logs" / "kubectl.log")
-    tmp.replace(out)
-    if json.loads(reports() or "{}").get("clientVersion", {}).get("gitVersion") != K8S_VERSION:
-        raise BuildError(f"built {out} does not report {K8S_VERSION}")
-    return f"built ({out})"
+    """kubectl at the node's Kubernetes version (kind runs it inside the node; .tools/bin/kubectl is the
+    newer client): scripts/bootstrap builds it with the other Kubernetes binaries (pins: node_commands)."""
+    return CACHE / "bin" / f"kubernetes-{K8S_VERSION}" / "kubectl"
 
 
 def kubernetes_module_dir() -> Path:
@@ -529,7 +509,6 @@ def kind_node_steps(rebuild: bool) -> Iterator[Step]:
     yield Step("docker engine", lambda: dockerd.ensure())
     yield Step(f"Go-built binaries (Kubernetes {K8S_VERSION}, etcd, coredns, crictl)", step_tools)
     images = kubeadm_images()
-    yield Step(f"kubectl {K8S_VERSION} for the node", step_kubectl)
     yield Step(f"pause {pause_tag(images)} (gcc -static)", lambda: step_pause(images))
     yield Step("runc-capfilter (images/lib/runc-capfilter)", step_capfilter)
     yield Step(f"rootfs node (debootstrap {SUITE})", lambda: step_rootfs("node", rebuild))
@@ -612,12 +591,252 @@ def list_images() -> int:
     with contextlib.suppress(BuildError):
         imgs = kubeadm_images()
         refs += [*(r for r in imgs.values()), *EXTRA_PAUSE_TAGS]
-    refs += [node_layer_image(), NODE_IMAGE]
+    refs += [node_layer_image(), NODE_IMAGE, rootfs_image("python"), PYTHON_IMAGE,
+             *(env["image"] for env in python_envs().values()), *APP_IMAGES.values()]
     for ref in refs:
         iid = image_id(ref)
         print(f"{ref:<62}{'present' if iid else 'missing':<10}{(iid or '')[:19]}"
               f"{f'  {image_size_mb(ref):.0f} MB' if iid else ''}")
     return 0
+
+
+# ---------------------------------------------------------------- images the charts run (images/models,
+# images/helm-test-client, images/prometheus, images/prometheus-operator)
+#
+# Layers, each an ImageSpec cached by the digest of its inputs like the node image's:
+#   rootfs python            debootstrap bookworm + python3, python3-venv (the builder; step_rootfs)
+#   python:3.11-bookworm     shell-less python3.11 + stdlib + the shared libraries they load (mkroot.py)
+#   seldon-python, mlserver  python + a venv from a hash-locked requirements file (images/models/locks)
+#   iris-*, mlserver-iris    venv image + component code (+ the model, trained during the build)
+#   helm-test-client         python
+#   prometheus(-operator)    FROM scratch + static Go binaries built here (pins: [image_binaries.*])
+
+MODELS = ROOT / "images" / "models"
+APP_VERSION = "0.1.0"
+PYTHON_IMAGE = f"ml-serving-charts/python:{PINS['python_envs']['python']}-{SUITE}"
+GO_VERSION_PKG = "github.com/prometheus/common/version"
+APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
+    "iris-model": f"ml-serving-charts/iris-model:{APP_VERSION}",
+    "iris-transformer": f"ml-serving-charts/iris-transformer:{APP_VERSION}",
+    "iris-combiner": f"ml-serving-charts/iris-combiner:{APP_VERSION}",
+    "mlserver-iris": f"ml-serving-charts/mlserver-iris:{APP_VERSION}",
+    "helm-test-client": f"ml-serving-charts/helm-test-client:{APP_VERSION}",
+    "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
+    "prometheus-operator":
+        f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
+}
+IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
+                "monitoring": ["prometheus", "prometheus-operator"],
+                "all": list(APP_IMAGES)}   # `all` also builds kind-node
+# image -> (python environment it runs in, its files under images/models/iris)
+SELDON_FILES = {"iris-model": ["iris_schema.py", "IrisClassifier.py", "train.py"],
+                "iris-transformer": ["iris_schema.py", "IrisTransformer.py"],
+                "iris-combiner": ["iris_schema.py", "IrisCombiner.py"]}
+PYTHON_APPS = {**{name: ("seldon", files) for name, files in SELDON_FILES.items()},
+               "mlserver-iris": ("mlserver", ["iris_schema.py", "train.py"]), "helm-test-client": (None, [])}
+
+
+def python_envs() -> dict[str, dict]:
+    return {k: v for k, v in PINS["python_envs"].items() if isinstance(v, dict)}
+
+
+def mkroot() -> object:
+    sys.path.insert(0, str(MODELS / "base"))
+    import mkroot as module  # the passwd/group of the python images, for the scratch images too
+    return module
+
+
+def host_pip() -> tuple[bytes, dict[str, str]]:
+    """How the host's pip reaches the index, for pip inside an image build (it does not see the host's
+    pip.conf or environment): the CA bundle it trusts (PIP_CERT / `cert`, e.g. a TLS-inspecting proxy's)
+    and its index URL. The CA goes to the builder stage only, never into an image."""
+    def setting(env: str, key: str) -> str:
+        if os.environ.get(env):
+            return os.environ[env]
+        proc = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+    cert = setting("PIP_CERT", "global.cert")
+    index = setting("PIP_INDEX_URL", "global.index-url")
+    return (Path(cert).read_bytes() if cert else b""), ({"PIP_INDEX_URL": index} if index else {})
+
+
+def python_spec() -> ImageSpec:
+    return ImageSpec([PYTHON_IMAGE], MODELS / "base" / "Dockerfile.python", {"mkroot.py": MODELS / "base" / "mkroot.py"},
+                     base=rootfs_image("python"), source="images/models/base (Dockerfile.python)")
+
+
+def python_env_spec(name: str) -> ImageSpec:
+    """A venv image; built after PYTHON_IMAGE (whose id is part of the key)."""
+    env = python_envs()[name]
+    lock = MODELS / "locks" / f"{name}.lock"
+    sys.path.insert(0, str(MODELS / "locks"))
+    import lock as locker
+    want = locker.header(PINS["python_envs"], name)
+    got = lock.read_text().split("\n", 1)[0] if lock.exists() else "(missing)"
+    if got != want:
+        raise BuildError(f"{lock.relative_to(ROOT)} does not match scripts/pins.toml [python_envs.{name}]:\n"
+                         f"  lock: {got}\n  pins: {want}\nrun `images/models/locks/lock.py {name}` and commit the lock")
+    ca, index = host_pip()
+    runtime_id = image_id(PYTHON_IMAGE)
+    if not runtime_id:
+        raise BuildError(f"{PYTHON_IMAGE} is missing: build it first (`scripts/images helm-test-client`)")
+    return ImageSpec([env["image"]], MODELS / "base" / "Dockerfile.venv",
+                     {"requirements.lock": lock, "mkroot.py": MODELS / "base" / "mkroot.py", "pip-ca.pem": ca},
+                     base=rootfs_image("python"),
+                     build_args={"RUNTIME": PYTHON_IMAGE, "RUNTIME_ID": runtime_id, "VENV": env["venv"], **index},
+                     source=f"images/models/base (Dockerfile.venv, locks/{name}.lock)")
+
+
+def image_binary_dir(name: str) -> Path:
+    return CACHE / "bin" / f"{name}-{PINS['image_binaries'][name]['version']}"
+
+
+def step_image_binaries(name: str) -> str:
+    """Static Go binaries for an image ([image_binaries.NAME] in pins.toml), W1: built inside a writable
+    copy of the module, stamped like upstream's release builds (prometheus/common/version)."""
+    pin = PINS["image_binaries"][name]
+    out = image_binary_dir(name)
+    binaries = [Path(p).name for p in pin["packages"]]
+    recipe = json.dumps({"pin": pin, "recipe": 1}, sort_keys=True)
+    stamp = out / ".recipe.json"
+    def reports(d: Path) -> dict[str, str]:
+        return {b: subprocess.run([str(d / b), "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+                if (d / b).exists() else "" for b in binaries}
+    if stamp.exists() and stamp.read_text() == recipe and all(pin["reports"] in v for v in reports(out).values()):
+        return f"cached ({out})"
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bootstrap  # its module download, copy (W1) and module-time helpers
+    if pin.get("src"):   # reuse the module copy scripts/bootstrap made for another pin (promtool)
+        tool_pin = PINS["go_tools"][pin["src"]]
+        if (tool_pin["module"], tool_pin["version"]) != (pin["module"], pin["version"]):
+            raise BuildError(f"pins.toml: image_binaries.{name} must match go_tools.{pin['src']} to share its module copy")
+        work = CACHE / "src" / f"{pin['src']}-{pin['version']}"
+        if not (work / "go.mod").exists():
+            log(f"  {work} missing: running scripts/bootstrap's {pin['src']} step, which makes it")
+            bootstrap.step_go_tool(pin["src"], tool_pin)
+    else:
+        work = CACHE / "src" / f"{name}-{pin['version']}"
+        if not (work / "go.mod").exists():
+            src = bootstrap.go_module_dir(pin["module"], pin["version"])
+            tmp = work.with_name(f".{work.name}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(src, tmp)
+            for p in [tmp, *tmp.rglob("*")]:
+                p.chmod(p.stat().st_mode | 0o200)
+            if pin.get("dropreplace"):   # nested modules (not in the zip): use them at the same tag instead
+                run(["go", "mod", "edit", *(f"-dropreplace={r}" for r in pin["dropreplace"])], f"go mod edit {name}",
+                    cwd=tmp, env={"GOWORK": "off"})
+            tmp.rename(work)
+    info = json.loads(run(["go", "mod", "download", "-json", f"{pin['module']}@{pin['version']}"], "go mod download",
+                          env={"GOWORK": "off", "GOFLAGS": "-buildvcs=false"}))
+    when = json.loads(Path(info["Info"]).read_text())
+    build_date = time.strftime("%Y%m%d-%H:%M:%S", time.strptime(when["Time"][:19], "%Y-%m-%dT%H:%M:%S"))
+    stamps = {"Version": pin["reports"], "Revision": (when.get("Origin") or {}).get("Hash", pin["version"]),
+              "Branch": pin["version"], "BuildUser": "ml-serving-charts", "BuildDate": build_date}
+    ldflags = " ".join(["-s -w", *(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items())])
+    env = {"GOWORK": "off", "CGO_ENABLED": "0",
+           "GOFLAGS": "-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")}
+    tmp_out = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    log(f"  go build {', '.join(pin['packages'])} in {work} (cold: several minutes on 2 cores)")
+    run(["go", "build", "-trimpath", *(["-tags", pin["tags"]] if pin.get("tags") else []), "-ldflags", ldflags,
+         "-o", f"{tmp_out}/", *(f"./{p}" for p in pin["packages"])], f"go build {name}", timeout=3600, env=env, cwd=work,
+        log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
+    got = reports(tmp_out)
+    if not all(pin["reports"] in v for v in got.values()):
+        raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
+    for f in ("LICENSE", "NOTICE"):
+        shutil.copy(work / f, tmp_out / f)
+    (tmp_out / ".recipe.json").write_text(recipe)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    return f"built ({'; '.join(got.values())})"
+
+
+def app_spec(name: str) -> ImageSpec:
+    tag = APP_IMAGES[name]
+    if name in PYTHON_APPS:
+        env, files = PYTHON_APPS[name]
+        base = python_envs()[env]["image"] if env else PYTHON_IMAGE
+        recipe = ROOT / "images" / name if name == "helm-test-client" else MODELS / name
+        ctx: dict[str, Path | bytes] = {f: MODELS / "iris" / f for f in files}
+        ctx.update({p.name: p for p in recipe.iterdir() if p.is_file() and p.name not in ("Dockerfile", "README.md")})
+        return ImageSpec([tag], recipe / "Dockerfile", ctx, base=base, source=f"images/{recipe.relative_to(ROOT / 'images')}")
+    bins = image_binary_dir(name)
+    users = mkroot()
+    ctx = {"passwd": users.PASSWD.encode(), "group": users.GROUP.encode(), "LICENSE": bins / "LICENSE",
+           "NOTICE": bins / "NOTICE"}
+    ctx.update({Path(p).name: bins / Path(p).name for p in PINS["image_binaries"][name]["packages"]})
+    if name == "prometheus":
+        promtool = CACHE / "bin" / f"promtool-{PINS['go_tools']['promtool']['version']}" / "promtool"
+        ctx.update({"promtool": promtool, "data/.keep": b"",
+                    "prometheus.yml": CACHE / "src" / f"promtool-{PINS['go_tools']['promtool']['version']}"
+                    / "documentation" / "examples" / "prometheus.yml"})
+    return ImageSpec([tag], ROOT / "images" / name / "Dockerfile", ctx,
+                     source=f"{PINS['image_binaries'][name]['module']}@{PINS['image_binaries'][name]['version']}")
+
+
+def step_promtool() -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bootstrap
+    return f"{bootstrap.step_go_tool('promtool', PINS['go_tools']['promtool'])} (scripts/bootstrap go_tools.promtool)"
+
+
+def build_replacing(make: Callable[[], ImageSpec], rebuild: bool) -> str:
+    """build_image, then remove the image the tag pointed to before (unless something still uses it)."""
+    spec = make()
+    before = image_id(spec.tags[0])
+    result = build_image(spec, rebuild)
+    if before and before != image_id(spec.tags[0]):
+        subprocess.run(["docker", "rmi", before], capture_output=True)
+    return result
+
+
+def app_steps(names: list[str], rebuild: bool) -> list[Step]:
+    steps = [Step("docker engine", lambda: dockerd.ensure())]
+    python_apps = [n for n in names if n in PYTHON_APPS]
+    if python_apps:
+        steps += [Step(f"rootfs python (debootstrap {SUITE})", lambda: step_rootfs("python", rebuild)),
+                  Step(f"image {PYTHON_IMAGE}", lambda: build_replacing(python_spec, rebuild))]
+        for env in dict.fromkeys(PYTHON_APPS[n][0] for n in python_apps if PYTHON_APPS[n][0]):
+            steps.append(Step(f"image {python_envs()[env]['image']} (venv {python_envs()[env]['venv']})",
+                              lambda e=env: build_replacing(lambda: python_env_spec(e), rebuild)))
+    for name in names:
+        if name == "prometheus":
+            steps.append(Step("promtool (scripts/bootstrap)", step_promtool))
+        if name in PINS["image_binaries"]:
+            pin = PINS["image_binaries"][name]
+            steps.append(Step(f"go build {pin['module']}@{pin['version']} {' '.join(pin['packages'])}",
+                              lambda n=name: step_image_binaries(n)))
+        steps.append(Step(f"image {APP_IMAGES[name]}", lambda n=name: build_replacing(lambda: app_spec(n), rebuild)))
+    return steps
+
+
+def build_app_images(names: list[str], rebuild: bool = False) -> list[str]:
+    """Build (or reuse) the named images; returns their tags. Importable (tests, cluster scripts)."""
+    IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    steps = app_steps(names, rebuild)
+    timings: dict[str, float] = {}
+    for i, step in enumerate(steps, 1):
+        t0 = time.monotonic()
+        try:
+            result = step.fn()
+        except (BuildError, dockerd.DockerError) as err:
+            log(f"[{i}/{len(steps)}] {step.label}: FAILED\n{err}\n"
+                f"Finished layers stay cached; fix the cause and run `scripts/images {' '.join(names)}` again.")
+            raise
+        timings[step.label] = round(time.monotonic() - t0, 1)
+        log(f"[{i}/{len(steps)}] {step.label}: {result} ({timings[step.label]:.1f}s)")
+    total = time.monotonic() - start
+    tags = [APP_IMAGES[n] for n in names]
+    (IMAGES_CACHE / "last-app-images-build.json").write_text(json.dumps(
+        {"images": tags, "total_seconds": round(total, 1), "steps": timings,
+         "sizes_mb": {t: round(image_size_mb(t), 1) for t in tags},
+         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
+    log(f"ready in {total:.1f}s: " + ", ".join(f"{t} ({image_size_mb(t):.0f} MB)" for t in tags))
+    return tags
 
 
 def main(argv: list[str]) -> int:
@@ -626,11 +845,20 @@ def main(argv: list[str]) -> int:
     p_node = sub.add_parser("kind-node", help=f"build {NODE_IMAGE} (offline kind node image)")
     p_node.add_argument("--rebuild", action="store_true", help="debootstrap again and rebuild every image layer")
     sub.add_parser("list", help="show each layer and whether it is built")
+    for target in [*APP_IMAGES, *IMAGE_GROUPS]:
+        what = APP_IMAGES.get(target) or ", ".join(IMAGE_GROUPS[target]) + (" and kind-node" if target == "all" else "")
+        sub.add_parser(target, help=f"build {what}").add_argument(
+            "--rebuild", action="store_true", help="rebuild every image layer (and debootstrap again)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             dockerd.ensure()
             return list_images()
+        if args.command in APP_IMAGES or args.command in IMAGE_GROUPS:
+            if args.command == "all":
+                build_kind_node(args.rebuild)
+            build_app_images(IMAGE_GROUPS.get(args.command, [args.command]), args.rebuild)
+            return 0
         build_kind_node(args.rebuild)
         return 0
     except (BuildError, dockerd.DockerError):
