@@ -32,6 +32,8 @@ def test_model_namespaces_enforce_pod_security_and_quota() -> None:
         labels = ns["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == level
         assert labels["pod-security.kubernetes.io/warn"] == level and labels["pod-security.kubernetes.io/audit"] == level
+    defaulted = find(render(CHART, {"modelNamespaces": [{"name": "c"}]}), "Namespace", "c")["metadata"]["labels"]
+    assert defaulted["pod-security.kubernetes.io/enforce"] == "restricted", "podSecurity defaults to restricted"
     quotas = find_all(objs, "ResourceQuota")
     assert [(q["metadata"]["namespace"], q["spec"]["hard"]) for q in quotas] == [("a", {"requests.nvidia.com/gpu": "4"})]
 
