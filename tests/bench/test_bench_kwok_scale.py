@@ -1,0 +1,170 @@
+"""Scale on a real control plane: 1,000 simulated GPU nodes from the gpu-node-pool chart (its `simulated`
+provider with the pools of values/gpu-node-pool/simulated.yaml scaled up) and 5,000 model replicas from
+seldon-model pod specs (as Deployments: no operator here) in a restricted model namespace, on a kwok cluster
+started with --disable-qps-limits. Prints the time until every pod is bound, pods bound per second and the
+peak RSS of each control-plane process; asserts only that every pod was bound (never on time).
+Run: .tools/venv/bin/python -m pytest -m bench -s tests/bench/test_bench_kwok_scale.py"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pykube
+import pytest
+import requests
+import yaml
+
+from harness import ROOT, VALUES, find, render
+from harness.cluster import Helm, Kubectl, deployment_for, wait_until
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import cluster as cluster_script  # noqa: E402  (scripts/cluster.py)
+
+pytestmark = [pytest.mark.bench, pytest.mark.cluster_kwok,
+              pytest.mark.skipif(not os.environ.get("MSC_SCALE_BENCH"),
+                                 reason="the 1,000-node / 5,000-pod scale bench runs from scripts/bench (MSC_SCALE_BENCH=1)")]
+
+CLUSTER = "msc-bench"
+NAMESPACE = "bench-models"
+NODES = {"cpu": 200, "gpu-a100": 300, "gpu-l4": 500}            # 1,000 nodes: 1,200 A100s and 1,000 L4s
+# 5,000 replicas: one-GPU LLM servers on each GPU pool, CPU iris servers on the CPU pool.
+MODELS = {"llm-a100": ("gpu-llm", "gpu-a100", 1100), "llm-l4": ("gpu-llm", "gpu-l4", 900), "iris": ("iris", None, 3000)}
+BIND_TIMEOUT = 480
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of each control-plane process: /proc/<pid>/status VmRSS sampled every 0.5 s, and
+    VmHWM (the kernel's own high-water mark) at the end."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak = pids, {c: 0 for c in pids}
+        self.stop = threading.Event()
+
+    @staticmethod
+    def _field(pid: int, name: str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            for component, pid in self.pids.items():
+                self.peak[component] = max(self.peak[component], self._field(pid, "VmRSS"))
+
+    def high_water(self) -> dict[str, int]:
+        return {c: max(self.peak[c], self._field(pid, "VmHWM")) for c, pid in self.pids.items()}
+
+
+@pytest.fixture(scope="module")
+def bench_cluster() -> Iterator[Path]:
+    kubeconfig = cluster_script.up("kwok", CLUSTER, apply_nodes=False, disable_qps_limits=True)
+    try:
+        yield kubeconfig
+    finally:
+        if os.environ.get("MSC_KEEP_CLUSTER") != "1":
+            cluster_script.down("kwok", CLUSTER)
+
+
+def _pool_values() -> dict[str, Any]:
+    values = yaml.safe_load((VALUES / "gpu-node-pool" / "simulated.yaml").read_text())
+    for pool in values["pools"]:
+        pool["simulated"]["nodes"] = NODES[pool["name"]]
+    values["headroom"] = {"enabled": False}
+    return values
+
+
+def _model(name: str, scenario: str, pool: str | None, replicas: int) -> dict:
+    values = yaml.safe_load((VALUES / "seldon-model" / f"{scenario}.yaml").read_text())
+    if pool:
+        values = copy.deepcopy(values)
+        values["predictors"][0]["components"]["llm"]["gpu"]["pool"]["name"] = pool
+    sd = find(render("seldon-model", values=values, release=name, namespace=NAMESPACE), "SeldonDeployment")
+    component = sd["spec"]["predictors"][0]["componentSpecs"][0]
+    return deployment_for(name, NAMESPACE, component["spec"], replicas, component["metadata"]["labels"])
+
+
+def patient(check: Callable[[], bool]) -> Callable[[], bool]:
+    """A poll that a busy API server (a read timing out under load) answers "not yet" instead of failing."""
+    def poll() -> bool:
+        try:
+            return check()
+        except requests.RequestException:
+            return False
+    return poll
+
+
+def _ready_nodes(api: pykube.HTTPClient) -> int:
+    return sum(1 for n in pykube.Node.objects(api) if any(
+        c["type"] == "Ready" and c["status"] == "True" for c in n.obj.get("status", {}).get("conditions", [])))
+
+
+def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    kubectl = Kubectl(bench_cluster, cluster_script.KwokCluster(CLUSTER).kubectl_cache)
+    api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(bench_cluster)), timeout=60)  # lists of 5,000 pods
+    sampler = RssSampler(cluster_script.KwokCluster(CLUSTER).pids())
+    sampler.start()
+    report: list[str] = []
+
+    t0 = time.monotonic()
+    helm = Helm("helm4", tmp_path / "helm", bench_cluster, timeout="300s")
+    helm.upgrade("pools", "gpu-node-pool", "gpu-pools", values=_pool_values(), install=True,
+                 extra=["--create-namespace"])
+    total_nodes = sum(NODES.values())
+    wait_until(patient(lambda: _ready_nodes(api) >= total_nodes), 300, f"{total_nodes} nodes Ready", interval=2)
+    report.append(f"{total_nodes} nodes installed by helm and Ready in {time.monotonic() - t0:.1f}s")
+
+    deployments = [_model(name, scenario, pool, replicas) for name, (scenario, pool, replicas) in MODELS.items()]
+    total_pods = sum(d["spec"]["replicas"] for d in deployments)
+    kubectl("create", "namespace", NAMESPACE, check=False)
+    kubectl("label", "namespace", NAMESPACE, "--overwrite", *[f"{k}={v}" for k, v in RESTRICTED.items()])
+    t1 = time.monotonic()
+    kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(deployments))
+    timeline: list[tuple[float, int]] = []
+
+    def all_bound() -> bool:
+        created = sum(int(pykube.Deployment.objects(api, namespace=NAMESPACE).get(name=d["metadata"]["name"])
+                          .obj.get("status", {}).get("replicas", 0)) for d in deployments)
+        unbound = len(list(pykube.Pod.objects(api, namespace=NAMESPACE).filter(field_selector={"spec.nodeName": ""})))
+        timeline.append((time.monotonic() - t1, max(0, created - unbound)))
+        return created == total_pods and unbound == 0
+
+    try:
+        wait_until(patient(all_bound), BIND_TIMEOUT, f"{total_pods} pods to be bound", interval=2)
+        t_bound = time.monotonic() - t1
+        report.append(f"{total_pods} pods bound in {t_bound:.1f}s: {total_pods / t_bound:.0f} pods/s "
+                      f"(progress: {', '.join(f'{n}@{t:.0f}s' for t, n in timeline[::max(1, len(timeline) // 6)])})")
+        # Where they went: every pod on its own pool, none of the GPU servers on CPU nodes.
+        pools = {n.name: n.labels.get(cluster_script.POOL_LABEL) for n in pykube.Node.objects(api)}
+        for name, (_, pool, replicas) in MODELS.items():
+            placed = [pools[p.obj["spec"]["nodeName"]] for p in
+                      pykube.Pod.objects(api, namespace=NAMESPACE).filter(selector={"app.kubernetes.io/name": name})]
+            assert len(placed) == replicas and set(placed) == {pool or "cpu"}, (name, set(placed))
+        running = wait_until(patient(lambda: all(
+            pykube.Deployment.objects(api, namespace=NAMESPACE).get(name=d["metadata"]["name"]).obj["status"]
+            .get("availableReplicas", 0) == d["spec"]["replicas"] for d in deployments)), BIND_TIMEOUT,
+            "every replica to be available", interval=2)
+        assert running
+        report.append(f"all {total_pods} replicas Running/Ready (kwok) {time.monotonic() - t1:.1f}s after apply")
+    finally:
+        sampler.stop.set()
+        sampler.join()
+        peaks = sampler.high_water()
+        report.append("peak RSS: " + ", ".join(f"{c} {kib / 1024:.0f} MiB" for c, kib in sorted(peaks.items()))
+                      + f"; total {sum(peaks.values()) / 1024:.0f} MiB")
+        with capsys.disabled():
+            for line in report:
+                print(f"\n[bench] {line}", end="")
+            print()
+        kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)

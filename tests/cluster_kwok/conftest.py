@@ -1,0 +1,147 @@
+"""The cluster_kwok tier's cluster: one real control plane per session (kube-apiserver, etcd,
+controller-manager and scheduler from .tools/bin, kwok faking the nodes' kubelets), started by
+scripts/cluster.py with no nodes. Every CRD the suite knows is applied first, then the fake GPU nodes come
+from our own chart: `helm install` of gpu-node-pool with values/gpu-node-pool/simulated.yaml (a CPU pool,
+gpu-a100: 2 nodes x 4 A100, gpu-l4: 2 nodes x 2 L4, one L4 headroom placeholder).
+
+The cluster is deleted at the end unless MSC_KEEP_CLUSTER=1; a kept cluster is reused by the next run
+(whatever a previous run left in test namespaces is swept first)."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pykube
+import pytest
+from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
+from pytest_helm_charts.utils import wait_for_objects_condition
+
+from harness import VALUES
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds
+from kwok_support import POOL_LABEL, KwokCluster, cluster_script
+
+# Not the default "msc": a developer's own cluster is never touched. One cluster per xdist worker: the tier
+# is meant to run in one worker (tests/conftest.py groups it), and two workers must never share one.
+CLUSTER_NAME = "msc-tests" + (f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else "")
+POOLS_RELEASE, POOLS_NAMESPACE = "pools", "gpu-pools"
+SIMULATED_VALUES = VALUES / "gpu-node-pool" / "simulated.yaml"
+KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
+
+
+def _node_ready(node: pykube.Node) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node.obj.get("status", {}).get("conditions", []))
+
+
+def _sweep(kubectl: Kubectl, helm: Helm) -> None:
+    """A kept cluster: uninstall the releases a previous run left in test namespaces (their cluster-scoped
+    objects would block this run's installs), then delete those namespaces."""
+    namespaces = kubectl("get", "namespaces", "-l", TEST_NAMESPACE_LABEL, "-o", "name").stdout.split()
+    names = {n.split("/", 1)[1] for n in namespaces}
+    for release in helm.releases():
+        if release["namespace"] in names:
+            helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
+    if namespaces:
+        kubectl("delete", *namespaces, "--wait=true", "--timeout=120s", timeout=150)
+
+
+@contextlib.contextmanager
+def _one_creation_at_a_time() -> Iterator[None]:
+    """kwokctl picks its ports when it creates a cluster: two creations at once (two xdist workers) can pick
+    the same ports. Serialise them (a cluster that is up holds its ports; the next one picks others)."""
+    with open(Path(tempfile.gettempdir()) / "msc-kwok-create.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
+    ready = False
+    try:
+        with _one_creation_at_a_time():
+            kubeconfig = cluster_script.up("kwok", CLUSTER_NAME, apply_nodes=False)
+        kubectl = Kubectl(kubeconfig, cluster_script.KwokCluster(CLUSTER_NAME).kubectl_cache)
+        helm = Helm("helm4", tmp_path_factory.mktemp("helm-pools"), kubeconfig)
+        _sweep(kubectl, helm)
+        crds = apply_crds(kubectl)
+        helm.upgrade(POOLS_RELEASE, "gpu-node-pool", POOLS_NAMESPACE, values_files=[SIMULATED_VALUES], install=True,
+                     wait=True, extra=["--create-namespace"])
+        nodes = [o for o in helm.manifest(POOLS_RELEASE, POOLS_NAMESPACE) if o["kind"] == "Node"]
+        api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(kubeconfig)))
+        wait_for_objects_condition(api, pykube.Node, [n["metadata"]["name"] for n in nodes], None, _node_ready,
+                                   timeout_sec=60, missing_ok=False)
+        by_pool: dict[str, list[str]] = {}
+        for node in nodes:
+            by_pool.setdefault(node["metadata"]["labels"][POOL_LABEL], []).append(node["metadata"]["name"])
+        ready = True
+        yield KwokCluster(kubeconfig, kubectl, api, crds, by_pool, secrets.token_hex(2))
+    finally:
+        if not (KEEP and ready):   # a cluster that never got ready is not worth keeping
+            cluster_script.down("kwok", CLUSTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def kube_config(kwok: KwokCluster) -> str:
+    """pytest-helm-charts' kube_config, pointed at the kwok cluster (so its kube_cluster fixture works)."""
+    return str(kwok.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def helms(kwok: KwokCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Helm]:
+    """Helm 4 and Helm 3, each with its own isolated HELM_* home."""
+    return {name: Helm(name, tmp_path_factory.mktemp(f"home-{name}"), kwok.kubeconfig) for name in ("helm4", "helm3")}
+
+
+@pytest.fixture
+def helm_cli(helm: str, helms: dict[str, Helm]) -> Helm:
+    """The Helm of the `helm` parameter (tests/conftest.py runs the test once per Helm)."""
+    return helms[helm]
+
+
+NamespaceFactory = Callable[..., str]
+_serial = itertools.count()
+
+
+@pytest.fixture
+def namespace(kwok: KwokCluster) -> Iterator[NamespaceFactory]:
+    """Make namespaces for one test: namespace(base, labels={...}) -> unique name. They are deleted after
+    the test without waiting (the namespace controller finishes in the background)."""
+    made: list[str] = []
+
+    def make(base: str, labels: dict[str, str] | None = None) -> str:
+        name = f"{base[:46].rstrip('-')}-{kwok.token}{next(_serial):03d}"
+        obj = {"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "cluster-kwok", **(labels or {})}}}
+        pykube.Namespace(kwok.api, obj).create()
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(pykube.exceptions.ObjectDoesNotExist):
+            pykube.Namespace.objects(kwok.api).get(name=name).delete()
+
+
+@pytest.fixture(scope="session")
+def ensure_namespace(kwok: KwokCluster) -> Callable[[str], None]:
+    """A namespace with a fixed name that a scenario expects to exist (kept for the session; swept with the
+    test namespaces when the cluster is kept)."""
+    def ensure(name: str) -> None:
+        ensure_namespace_exists(kwok.api, name, {"labels": {TEST_NAMESPACE_LABEL: "cluster-kwok"}})
+    return ensure
+
+
+@pytest.fixture(scope="session")
+def restricted_labels() -> dict[str, str]:
+    """Pod Security Admission: enforce (and warn/audit) the restricted standard at the server's version."""
+    return {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")} | \
+           {"pod-security.kubernetes.io/enforce-version": "latest"}
+

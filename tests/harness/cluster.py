@@ -1,0 +1,321 @@
+"""Helm and kubectl against a real cluster (the cluster tiers): install, upgrade, rollback, uninstall and
+history with Helm 4 or Helm 3, each in its own isolated HELM_* home; CRDs applied first; what a release
+left in the cluster; and the one small wait the pytest-helm-charts helpers do not cover (a predicate).
+
+pytest-helm-charts has no helm install helper (it drives Flux or Giant Swarm's app platform); this is the
+thin CLI wrapper it lacks. Repositories, signing keys and Helm homes come from harness.distribution."""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+import pykube
+import yaml
+
+from .admission import quantity
+from .distribution import helm_env
+from .paths import BIN, HELMS
+from .render import build_dependencies, chart_path
+from .validate import crd_files
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+# Every namespace the tests create carries this label, so a kept cluster (MSC_KEEP_CLUSTER=1) can be swept.
+TEST_NAMESPACE_LABEL = "ml-serving-charts.io/test-namespace"
+
+
+class CommandError(Exception):
+    """A helm or kubectl command failed; the message holds the command and its output."""
+
+    def __init__(self, cmd: list[str], proc: subprocess.CompletedProcess[str]):
+        self.cmd, self.returncode, self.stdout, self.stderr = cmd, proc.returncode, proc.stdout, proc.stderr
+        super().__init__(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{(proc.stderr or proc.stdout).strip()[-3000:]}")
+
+
+def _run(cmd: list[str], env: Mapping[str, str] | None, stdin: str | None, check: bool,
+         timeout: float) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise CommandError(cmd, proc)
+    return proc
+
+
+# ------------------------------------------------------------------ kubectl
+
+@dataclass(frozen=True)
+class Kubectl:
+    kubeconfig: Path
+    cache_dir: Path  # kubectl's discovery cache (else ~/.kube/cache): somewhere the cluster's deletion removes
+
+    def __call__(self, *args: str, stdin: str | None = None, check: bool = True,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return _run([str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache_dir),
+                     *args], None, stdin, check, timeout)
+
+    def json(self, *args: str, stdin: str | None = None) -> Any:
+        return json.loads(self(*args, "-o", "json", stdin=stdin).stdout)
+
+
+def apply_crds(kubectl: Kubectl, files: Iterable[Path] | None = None, timeout: float = 60) -> list[str]:
+    """Server-side apply every CRD the suite knows (harness.validate.crd_files()) as fetched or written, and
+    wait until each is Established; returns their names."""
+    docs = [doc for path in (files if files is not None else crd_files())
+            for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "CustomResourceDefinition"]
+    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-tests", "-f", "-",
+            stdin=yaml.safe_dump_all(docs, sort_keys=False), timeout=timeout)
+    names = [d["metadata"]["name"] for d in docs]
+    kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s",
+            *[f"customresourcedefinition/{n}" for n in names], timeout=timeout + 10)
+    return names
+
+
+@functools.cache
+def _listable_resources(kubectl: Kubectl) -> tuple[tuple[str, str, bool], ...]:
+    """(resource, apiVersion, namespaced) of every type that can be listed, events excluded (no release labels)."""
+    rows = []
+    for line in kubectl("api-resources", "--verbs=list", "-o", "wide", "--no-headers").stdout.splitlines():
+        cols = line.split()   # NAME [SHORTNAMES] APIVERSION NAMESPACED KIND VERBS [CATEGORIES]
+        i = next(i for i, c in enumerate(cols) if c in ("true", "false"))
+        if cols[0] != "events":
+            rows.append((cols[0], cols[i - 1], cols[i] == "true"))
+    return tuple(rows)
+
+
+@functools.cache
+def _client(kubeconfig: Path) -> pykube.HTTPClient:
+    return pykube.HTTPClient(pykube.KubeConfig.from_file(str(kubeconfig)))
+
+
+def labelled_objects(kubectl: Kubectl, selector: str, namespace: str) -> dict[tuple[str, str, str], Obj]:
+    """(kind, namespace, name) -> object, for every object matching the label selector: namespaced ones in
+    `namespace` and cluster-scoped ones, over every listable type (one request per type, in parallel: kubectl
+    would make them one after the other). What the release's objects made (pods, ReplicaSets, EndpointSlices)
+    counts too: it carries their labels."""
+    api = _client(kubectl.kubeconfig)
+
+    def list_type(row: tuple[str, str, bool]) -> list[Obj]:
+        resource, version, namespaced = row
+        response = api.get(url=resource, version=version, namespace=namespace if namespaced else None,
+                           params={"labelSelector": selector})
+        if response.status_code == 404:   # a type that went away since discovery
+            return []
+        response.raise_for_status()
+        body = response.json()
+        kind = body["kind"].removesuffix("List")
+        return [{**item, "kind": kind} for item in body["items"]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        items = [item for batch in pool.map(list_type, _listable_resources(kubectl)) for item in batch]
+    return {(i["kind"], i["metadata"].get("namespace", ""), i["metadata"]["name"]): i for i in items}
+
+
+def release_objects(kubectl: Kubectl, release: str, namespace: str) -> dict[tuple[str, str, str], Obj]:
+    """Everything in the cluster labelled as belonging to the release (app.kubernetes.io/instance)."""
+    return labelled_objects(kubectl, f"{INSTANCE_LABEL}={release}", namespace)
+
+
+def unaccounted(found: dict[tuple[str, str, str], Obj], manifest_keys: set[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Objects that are neither in the release's manifest nor owned (through ownerReferences, transitively)
+    by one that is: orphans. The v1 Endpoints of a manifest Service count as its own (the endpoints
+    controller copies the Service's labels and sets no owner)."""
+    services = {(ns, name) for kind, ns, name in manifest_keys if kind == "Service"}
+    accounted = {k for k in found if k in manifest_keys or (k[0] == "Endpoints" and (k[1], k[2]) in services)}
+    uids = {found[k]["metadata"]["uid"] for k in accounted}
+    changed = True
+    while changed:
+        changed = False
+        for key, obj in found.items():
+            owners = {o["uid"] for o in obj["metadata"].get("ownerReferences", [])}
+            if key not in accounted and owners & uids:
+                accounted.add(key)
+                uids.add(obj["metadata"]["uid"])
+                changed = True
+    return sorted(set(found) - accounted)
+
+
+# ------------------------------------------------------------------ comparing what was sent with what is stored
+
+def _same_scalar(sent: Any, stored: Any) -> bool:
+    if sent == stored or str(sent) == str(stored) or json.dumps(sent) == json.dumps(stored):
+        return True
+    try:  # quantities are canonicalised by the server ("0.5" -> "500m", 1 -> "1")
+        return quantity(sent) == quantity(stored)
+    except (AssertionError, ValueError, ZeroDivisionError):
+        return False
+
+
+def lost_fields(sent: Any, stored: Any, path: str = "") -> list[str]:
+    """Paths of values the server did not keep as sent (a CRD schema pruning an unknown field, a field
+    dropped or changed). Defaults the server adds are fine; empty maps and lists (omitempty) are skipped."""
+    if sent is None or sent == {} or sent == []:
+        return []
+    if isinstance(sent, dict):
+        if not isinstance(stored, dict):
+            return [f"{path or '.'}: sent a map, stored {stored!r:.80}"]
+        out = []
+        for key, value in sent.items():
+            if key not in stored:
+                if value not in (None, {}, [], "", False, 0):  # Go zero values vanish (omitempty)
+                    out.append(f"{path}.{key}")
+                continue
+            out += lost_fields(value, stored[key], f"{path}.{key}")
+        return out
+    if isinstance(sent, list):
+        if not isinstance(stored, list) or len(stored) != len(sent):
+            return [f"{path}: sent {len(sent)} items, stored {stored!r:.120}"]
+        return [p for i, (a, b) in enumerate(zip(sent, stored)) for p in lost_fields(a, b, f"{path}[{i}]")]
+    return [] if _same_scalar(sent, stored) else [f"{path}: sent {sent!r:.80}, stored {stored!r:.80}"]
+
+
+def key_of(obj: Obj, default_namespace: str, cluster_scoped: set[str]) -> tuple[str, str, str]:
+    ns = "" if obj["kind"] in cluster_scoped else obj["metadata"].get("namespace", default_namespace)
+    return (obj["kind"], ns, obj["metadata"]["name"])
+
+
+# ------------------------------------------------------------------ helm
+
+@dataclass
+class Helm:
+    """One Helm binary (helm4 = Helm 4, helm3 = Helm 3) with its own HELM_* home, pointed at one cluster."""
+    name: str
+    home: Path
+    kubeconfig: Path
+    timeout: str = "120s"
+
+    @property
+    def binary(self) -> Path:
+        return HELMS[self.name]
+
+    def env(self) -> dict[str, str]:
+        env = helm_env(self.home)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        return env
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return _run([str(self.binary), *args], self.env(), stdin, check, timeout)
+
+    # -- the lifecycle
+    def _chart_ref(self, chart: str | Path) -> str:
+        """A local chart (by name or path: its file:// dependencies are built first) or a reference Helm
+        resolves itself (repo/chart, oci://...)."""
+        text = str(chart)
+        if text.startswith("oci://") or (not Path(text).exists() and "/" in text):
+            return text
+        path = chart_path(chart).resolve()
+        build_dependencies(path)
+        return str(path)
+
+    def _values_args(self, values: Mapping[str, Any] | None, values_files: Iterable[str | Path]) -> list[str]:
+        args = []
+        for f in values_files:
+            args += ["--values", str(f)]
+        if values:
+            args += ["--values", "-"]  # JSON on stdin, last: it wins over the files
+        return args
+
+    def _wait_args(self, wait: bool) -> list[str]:
+        if not wait:
+            return []
+        # Helm 4: kstatus watcher (every object Current); Helm 3: pods, Deployments, DaemonSets... ready.
+        return ["--wait=watcher" if self.name == "helm4" else "--wait", "--timeout", self.timeout]
+
+    def template(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
+                 values_files: Iterable[str | Path] = ()) -> list[Obj]:
+        """What install would send, with the same values precedence (harness.render puts its dict first)."""
+        text = self.run("template", release, self._chart_ref(chart), "--namespace", namespace,
+                        *self._values_args(values, values_files), stdin=json.dumps(values) if values else None).stdout
+        return [d for d in yaml.safe_load_all(text) if d]
+
+    def install(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
+                values_files: Iterable[str | Path] = (), wait: bool = False, create_namespace: bool = False,
+                extra: Iterable[str] = ()) -> subprocess.CompletedProcess[str]:
+        args = ["install", release, self._chart_ref(chart), "--namespace", namespace,
+                *self._values_args(values, values_files), *self._wait_args(wait), *extra]
+        if create_namespace:
+            args.append("--create-namespace")
+        return self.run(*args, stdin=json.dumps(values) if values else None)
+
+    def upgrade(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
+                values_files: Iterable[str | Path] = (), wait: bool = False, install: bool = False,
+                reuse_values: bool = False, extra: Iterable[str] = ()) -> subprocess.CompletedProcess[str]:
+        args = ["upgrade", release, self._chart_ref(chart), "--namespace", namespace,
+                *self._values_args(values, values_files), *self._wait_args(wait), *extra]
+        if install:
+            args.append("--install")
+        if reuse_values:
+            args.append("--reuse-values")
+        return self.run(*args, stdin=json.dumps(values) if values else None)
+
+    def rollback(self, release: str, namespace: str, revision: int = 0, *,
+                 wait: bool = False) -> subprocess.CompletedProcess[str]:
+        return self.run("rollback", release, str(revision), "--namespace", namespace, *self._wait_args(wait))
+
+    def uninstall(self, release: str, namespace: str, *, wait: bool = True,
+                  check: bool = True) -> subprocess.CompletedProcess[str]:
+        args = ["uninstall", release, "--namespace", namespace]
+        if wait:
+            args += ["--wait", "--timeout", self.timeout]
+        return self.run(*args, check=check)
+
+    # -- what Helm knows
+    def history(self, release: str, namespace: str) -> list[Obj]:
+        return json.loads(self.run("history", release, "--namespace", namespace, "-o", "json").stdout)
+
+    def manifest(self, release: str, namespace: str) -> list[Obj]:
+        text = self.run("get", "manifest", release, "--namespace", namespace).stdout
+        return [d for d in yaml.safe_load_all(text) if d]
+
+    def releases(self, all_namespaces: bool = True) -> list[Obj]:
+        args = ["list", "-o", "json", "--deployed", "--failed", "--pending", "--uninstalling"]
+        if all_namespaces:
+            args.append("--all-namespaces")
+        return json.loads(self.run(*args).stdout or "[]")
+
+
+# ------------------------------------------------------------------ workloads
+
+def deployment_for(name: str, namespace: str, spec: Obj, replicas: int, labels: dict[str, str],
+                   image: str = "registry.invalid/model-server:0") -> Obj:
+    """A Deployment running a chart's pod spec (a SeldonDeployment componentSpec: nothing turns it into pods
+    without the operator). Image-less containers (prepackaged servers the operator completes) get `image`."""
+    spec = json.loads(json.dumps(spec))
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        container.setdefault("image", image)
+    selector = {"app.kubernetes.io/name": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": {**labels, **selector}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
+                     "template": {"metadata": {"labels": {**labels, **selector}}, "spec": spec}}}
+
+
+# ------------------------------------------------------------------ waiting
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll until check() returns something truthy and return it. For conditions over sets of objects found by
+    label or field selectors, which pytest_helm_charts' wait_for_objects_condition (objects by name) cannot
+    express; raises TimeoutError naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r:.500})")
+        time.sleep(interval)
+
+
+def rfc1123(text: str, limit: int = 53) -> str:
+    """A string made into a release/namespace name (lower case, digits, '-'; Helm's 53-character limit)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:limit].rstrip("-")
