@@ -1,9 +1,12 @@
 """Render charts with a real Helm binary and hand back parsed objects."""
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -35,12 +38,16 @@ def chart_path(chart: str | Path) -> Path:
 
 @functools.cache
 def build_dependencies(path: Path, helm: str = "helm4") -> None:
-    """`helm dependency build` once per chart and session (file:// deps such as ml-common)."""
+    """`helm dependency build` once per chart and process (file:// deps such as ml-common). A lock file
+    serialises it across xdist workers: two concurrent builds of one chart trip over Helm's tmpcharts dir."""
     chart = yaml.safe_load((path / "Chart.yaml").read_text())
     if not chart.get("dependencies"):
         return
-    proc = subprocess.run([str(HELMS[helm]), "dependency", "build", "--skip-refresh", str(path)],
-                          capture_output=True, text=True, env=tool_env())
+    lock = Path(tempfile.gettempdir()) / f"msc-helm-deps-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}.lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        proc = subprocess.run([str(HELMS[helm]), "dependency", "build", "--skip-refresh", str(path)],
+                              capture_output=True, text=True, env=tool_env())
     if proc.returncode != 0:
         raise RenderError(str(path), proc.stderr)
 
