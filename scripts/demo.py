@@ -1,30 +1,263 @@
-"""Demo, offline stage: render an example graph with Helm 4, validate it for every supported
-Kubernetes minor and against the CRDs, and print what a cluster would receive."""
+"""The demo: the platform on a local kind cluster, real model pods, real predictions, a PromQL answer.
+
+Usage: scripts/demo [--provider auto|kind|kwok] [--down]
+  auto (default): kind when a Docker engine can run here, else the kwok tier (said so, never silently)
+  --down: delete the kind cluster at the end (default: keep it for exploring; `scripts/cluster down --provider kind`)
+
+kind: builds what is missing (the node and model images, cached by scripts/images), creates or reuses the
+cluster `msc`, installs prometheus-operator + Prometheus (our images) and ml-platform with
+values/platform/kind.yaml WITHOUT the Seldon operator (install.seldonOperator=false: its 1.17.1 image
+cannot be built here, the Go module proxy refuses github.com/seldonio/seldon-core), runs the iris model
+(Seldon python wrapper) and MLServer images as plain pods in the restricted `models` namespace, sends
+predictions, and prints the answers and a PromQL query result.
+kwok: a real control plane with fake nodes: installs the charts and shows the objects (no pods run)."""
 from __future__ import annotations
 
+import argparse
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "cluster_kind"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from harness import KUBERNETES_MINORS, VALUES, render, validate_objects  # noqa: E402
+import cluster as cluster_script  # noqa: E402
+import kind_stack as ks  # noqa: E402
+from harness import VALUES  # noqa: E402
+from harness.cluster import CommandError, Helm, apply_crds, wait_until  # noqa: E402
+
+import dockerd  # noqa: E402  (scripts/lib, on sys.path through kind_stack)
+import images as image_recipes  # noqa: E402
+
+PLATFORM_RELEASE, PLATFORM_NAMESPACE = "platform", "ml-platform"
+MODELS_NAMESPACE = "models"                       # values/platform/kind.yaml: restricted, GPU quota 1
+DEMO_SERVERS = ("iris", "mlserver-iris")
+DEMO_IMAGES = ["iris-model", "mlserver-iris", "helm-test-client", "prometheus", "prometheus-operator"]
+STARTED = time.monotonic()
+STEPS: list[tuple[str, float]] = []
 
 
-def main() -> int:
-    example = VALUES / "seldon-model" / "transformer.yaml"
-    chart, values = ("seldon-model", [example]) if example.exists() else ("ml-common-probe", [])
-    print(f"[demo] No cluster yet: the kind demo arrives with the kind tier. Rendering {chart} "
-          f"{'with ' + example.name if values else '(defaults)'} and validating it offline instead.")
-    objs = render(chart, values_files=values, release="demo", namespace="models")
-    for obj in objs:
-        print(f"[demo]   {obj['apiVersion']:<38} {obj['kind']:<24} {obj['metadata']['name']}")
-    problems = validate_objects(objs)
-    if problems:
-        print("[demo] INVALID:\n  " + "\n  ".join(problems))
-        return 1
-    print(f"[demo] {len(objs)} objects valid for Kubernetes {KUBERNETES_MINORS[0]}..{KUBERNETES_MINORS[-1]} and their CRDs.")
+def say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+class Step:
+    """`with Step("what"):` prints the step, then its duration."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> "Step":
+        self.t0 = time.monotonic()
+        say(f"--- {self.what}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        took = time.monotonic() - self.t0
+        STEPS.append((self.what, took))
+        if exc[0] is None:
+            say(f"    done in {took:.1f}s")
+
+
+def run(cmd: list[str], what: str, timeout: float = 3600) -> None:
+    """A step whose own progress lines (stderr) pass through."""
+    proc = subprocess.run(cmd, cwd=ROOT, timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"[demo] FAILED: {what}: `{' '.join(cmd)}` exited {proc.returncode}")
+
+
+def docker_problem() -> str | None:
+    """Why kind cannot run here, or None."""
+    try:
+        dockerd.ensure()
+    except dockerd.DockerError as err:
+        return str(err)
+    probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else (probe.stderr.strip() or "docker info failed")
+
+
+# ------------------------------------------------------------------ kind
+
+def kind_demo(down: bool) -> int:
+    with Step("images: kind node image, iris model (Seldon wrapper), MLServer, test client, Prometheus (cached)"):
+        missing = [n for n in DEMO_IMAGES if not ks.docker_has(ks.APP_IMAGES[n])]
+        if missing:
+            say(f"building {', '.join(missing)} (scripts/images; cold builds take a while, then it is cached)")
+            run([sys.executable, str(ROOT / "scripts" / "lib" / "images.py"), *missing], "scripts/images")
+        else:
+            say("all present: " + ", ".join(ks.APP_IMAGES[n] for n in DEMO_IMAGES))
+    with Step("kind cluster msc (scripts/cluster up --provider kind; builds the node image if missing)"):
+        kubeconfig = cluster_script.up("kind", "msc")
+        kubectl = ks.kubectl_for(kubeconfig, Path(tempfile.mkdtemp(prefix="msc-demo-kubectl-")))
+        for node in kubectl.json("get", "nodes")["items"]:
+            labels = node["metadata"]["labels"]
+            say(f"node {node['metadata']['name']:<20} pool={labels.get(cluster_script.POOL_LABEL, 'control-plane'):<14}"
+                f" nvidia.com/gpu={node['status']['allocatable'].get('nvidia.com/gpu', '-')}")
+    with Step("kind load docker-image (skips what the nodes already have)"):
+        took = ks.kind_load("msc", [ks.APP_IMAGES[n] for n in DEMO_IMAGES] + [ks.BUSYBOX_STANDIN])
+        say(f"loaded in {took:.1f}s")
+    with Step("prometheus-operator v0.85.0 + Prometheus v3.14.0 (our images) in namespace monitoring"):
+        ks.install_prometheus_stack(kubectl, say=say)
+    helm = Helm("helm4", Path(tempfile.mkdtemp(prefix="msc-demo-helm-")), kubeconfig, timeout="300s")
+    with Step(f"helm upgrade --install {PLATFORM_RELEASE} charts/ml-platform -f values/platform/kind.yaml"):
+        say("install.seldonOperator=false: the Seldon Core 1.17.1 operator image cannot be built here (the Go "
+            "module proxy refuses github.com/seldonio/seldon-core), so SeldonDeployments would never be reconciled; "
+            "the model servers run as plain pods instead, labelled as the operator labels its pods")
+        say(f"gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets "
+            f"{ks.BUSYBOX_STANDIN} (local Debian image with sh and grep)")
+        helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
+                     values_files=[VALUES / "platform" / "kind.yaml"],
+                     values={"install": {"seldonOperator": False},
+                             "gpu-node-pool": {"tests": {"image": ks.busybox_standin_values()}}},
+                     extra=["--create-namespace"])
+        ns = kubectl.json("get", "namespace", MODELS_NAMESPACE)["metadata"]["labels"]
+        say(f"namespace {MODELS_NAMESPACE}: pod-security enforce={ns.get('pod-security.kubernetes.io/enforce')}, "
+            f"GPU quota {kubectl('get', 'resourcequota', '-n', MODELS_NAMESPACE, '-o', 'jsonpath={.items[*].spec.hard}', check=False).stdout or '-'}")
+    with Step(f"model pods in {MODELS_NAMESPACE}: iris (Seldon wrapper, :9000) and MLServer (V2, :8080)"):
+        ks.deploy(kubectl, MODELS_NAMESPACE, [ks.SERVERS[n] for n in DEMO_SERVERS], part_of="ml-serving-charts-demo")
+        for name in DEMO_SERVERS:
+            pod = kubectl.json("get", "pods", "-n", MODELS_NAMESPACE, "-l", f"app.kubernetes.io/name={name}")["items"][0]
+            say(f"pod {pod['metadata']['name']} Ready on {pod['spec']['nodeName']}")
+    with Step("predictions (from a client pod, through cluster DNS)"):
+        predict(kubectl)
+    with Step("PromQL: the iris pod's metrics, scraped through ml-monitoring's PodMonitor"):
+        query_metrics(kubectl)
+    with Step(f"helm test {PLATFORM_RELEASE} (ml-monitoring: rule groups loaded; gpu-node-pool: pool catalog; platform)"):
+        proc = helm.run("test", PLATFORM_RELEASE, "--namespace", PLATFORM_NAMESPACE, "--logs", "--timeout", "240s",
+                        check=False, timeout=300)
+        for line in helm_test_lines(proc.stdout + proc.stderr):
+            say(f"  {line}")
+        say("helm test: " + ("passed" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"))
+    summary(kubeconfig)
+    if down:
+        with Step("scripts/cluster down --provider kind"):
+            cluster_script.down("kind", "msc")
     return 0
 
 
+def helm_test_lines(output: str) -> list[str]:
+    """Each test pod's phase and its log lines, from `helm test --logs` (the NOTES left out)."""
+    out, logs = [], False
+    for line in output.splitlines():
+        if line.startswith("TEST SUITE:"):
+            out.append(f"test pod {line.split(':', 1)[1].strip()}")
+        elif line.startswith("Phase:"):
+            out[-1] += f": {line.split(':', 1)[1].strip()}"
+        elif line.startswith("POD LOGS:"):
+            logs = True
+            out.append(f"logs of {line.split(':', 1)[1].strip()}:")
+        elif line.startswith("Error"):
+            out.append(line)
+        elif logs and line.strip():
+            out.append(f"  {line.strip()[:160]}")
+    return out
+
+
+def predict(kubectl: ks.Kubectl) -> None:
+    ns = MODELS_NAMESPACE
+    res = ks.call(kubectl, ns, [
+        {"name": "seldon", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"), "body": ks.seldon_request(), "retry": 30},
+        {"name": "v2", "url": ks.SERVERS["mlserver-iris"].url(ns, "/v2/models/classifier/infer"), "body": ks.v2_request(),
+         "retry": 30}])
+    seldon = ks.ok(res["seldon"], "iris predict")
+    v2 = ks.ok(res["v2"], "MLServer infer")
+    say(f"POST {res['seldon']['url']}")
+    for (row, want), probs, got in zip(ks.IRIS_ROWS, ks.seldon_rows(seldon), ks.argmax_classes(ks.seldon_rows(seldon))):
+        say(f"  {row} cm -> {got:<10} p={[round(p, 3) for p in probs]}  (expected {want})")
+    say(f"POST {res['v2']['url']}  (model {v2.get('model_name')}, version {v2.get('model_version')})")
+    for (row, want), probs, got in zip(ks.IRIS_ROWS, ks.v2_rows(v2), ks.argmax_classes(ks.v2_rows(v2))):
+        say(f"  {row} cm -> {got:<10} p={[round(p, 3) for p in probs]}  (expected {want})")
+    wrong = [w for (_, w), g in zip(ks.IRIS_ROWS, ks.argmax_classes(ks.seldon_rows(seldon)) + ks.argmax_classes(ks.v2_rows(v2))) if w != g]
+    if wrong:
+        raise SystemExit(f"[demo] FAILED: wrong classes for {wrong}")
+
+
+def query_metrics(kubectl: ks.Kubectl) -> None:
+    ns = MODELS_NAMESPACE
+    query = f'sum by (pod, class, job) ({{__name__=~"iris_predictions(_total)?",namespace="{ns}"}})'
+    say(f"query: {query}")
+    try:
+        series = wait_until(lambda: ks.promql(kubectl, ns, query), 180, "the iris series in Prometheus", interval=5)
+    except TimeoutError as err:
+        raise SystemExit(f"[demo] FAILED: {err}")
+    for s in series:
+        m = s["metric"]
+        say(f"  iris_predictions{{pod={m.get('pod')}, class={m.get('class')}, job={m.get('job')}}} = {s['value'][1]}")
+    up = ks.promql(kubectl, ns, f'up{{namespace="{ns}"}}')
+    say("targets: " + ", ".join(f"{s['metric'].get('pod')}:{s['metric'].get('endpoint')} up={s['value'][1]}" for s in up))
+    rules = ks.call(kubectl, ns, [{"name": "r", "url": f"{ks.PROMETHEUS_URL}/api/v1/rules"}])["r"]
+    groups = ks.ok(rules, "rules")["data"]["groups"]
+    say(f"rule groups loaded: {len(groups)} ({', '.join(sorted(g['name'] for g in groups))[:200]})")
+
+
+def summary(kubeconfig: Path) -> None:
+    say("--- timings: " + ", ".join(f"{what.split(' (')[0].split(':')[0]} {took:.0f}s" for what, took in STEPS))
+    say(f"total {time.monotonic() - STARTED:.0f}s")
+    say(f"explore: export KUBECONFIG={kubeconfig}; kubectl get pods -A; kubectl -n {MODELS_NAMESPACE} get pods -o wide")
+    say("Prometheus: kubectl -n monitoring port-forward svc/prometheus-operated 9090  (HTTP API only, no web UI)")
+    say("done with it: scripts/cluster down --provider kind")
+
+
+# ------------------------------------------------------------------ kwok fallback
+
+def kwok_demo() -> int:
+    with Step("kwok cluster (scripts/cluster up --provider kwok: real control plane, fake nodes and pods)"):
+        run([str(ROOT / "scripts" / "bootstrap"), "kwok"], "scripts/bootstrap kwok")
+        kubeconfig = cluster_script.up("kwok", "msc-demo")
+        kubectl = ks.kubectl_for(kubeconfig, Path(tempfile.mkdtemp(prefix="msc-demo-kubectl-")))
+        names = apply_crds(kubectl)
+        say(f"{len(names)} CRDs established (Seldon, prometheus-operator, Karpenter, KEDA, Cluster API...)")
+    helm = Helm("helm4", Path(tempfile.mkdtemp(prefix="msc-demo-helm-")), kubeconfig, timeout="180s")
+    with Step("helm install ml-platform (values/platform/kind.yaml) and seldon-model (values/seldon-model/transformer.yaml)"):
+        say("kwok pods are simulated: the operator 'runs' but reconciles nothing and serves no webhook "
+            "(webhook.failurePolicy=Ignore); the SeldonDeployment is stored, validated by its CRD schema")
+        helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
+                     values_files=[VALUES / "platform" / "kind.yaml"], values={"seldon-operator": {"crd": {"install": False},   # apply_crds placed it
+                                                   # fake pods: nothing serves the operator's webhook
+                                                   "webhook": {"failurePolicy": "Ignore"}}},
+                     extra=["--create-namespace"])
+        helm.upgrade("iris", "seldon-model", MODELS_NAMESPACE, install=True,
+                     values_files=[VALUES / "seldon-model" / "transformer.yaml"])
+    with Step("what the API server holds (kwok pods are simulated: no predictions in this mode)"):
+        for args in (["get", "nodes", "-L", cluster_script.POOL_LABEL],
+                     ["get", "deploy,pods,svc", "-n", PLATFORM_NAMESPACE],
+                     ["get", "seldondeployments,podmonitors,prometheusrules", "-A"]):
+            say(f"kubectl {' '.join(args)}")
+            for line in kubectl(*args, check=False).stdout.splitlines():
+                say(f"  {line}")
+    say(f"total {time.monotonic() - STARTED:.0f}s; done with it: scripts/cluster down --provider kwok --name msc-demo")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--provider", choices=("auto", "kind", "kwok"), default="auto")
+    parser.add_argument("--down", action="store_true", help="delete the kind cluster at the end")
+    args = parser.parse_args(argv)
+    provider = args.provider
+    if provider in ("auto", "kind"):
+        problem = docker_problem()
+        if problem and provider == "kind":
+            say(f"FAILED: kind needs a Docker engine, which cannot run here: {problem}")
+            return 1
+        if problem:
+            say(f"Docker cannot run here ({problem}): falling back to the kwok tier (real API server, fake nodes; "
+                "charts installed, no real pods, no predictions)")
+            provider = "kwok"
+        else:
+            provider = "kind"
+    say(f"provider {provider}")
+    try:
+        return kind_demo(args.down) if provider == "kind" else kwok_demo()
+    except (CommandError, AssertionError, RuntimeError, TimeoutError, cluster_script.ClusterError,
+            image_recipes.BuildError) as err:
+        say(f"FAILED: {err}")
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

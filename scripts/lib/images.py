@@ -604,7 +604,8 @@ def list_images() -> int:
 # images/helm-test-client, images/prometheus, images/prometheus-operator)
 #
 # Layers, each an ImageSpec cached by the digest of its inputs like the node image's:
-#   rootfs python            debootstrap bookworm + python3, python3-venv (the builder; step_rootfs)
+#   rootfs python            debootstrap bookworm + python3, python3-venv (the builder; step_rootfs),
+#                            also imported unlabelled as python-builder (see step_python_builder)
 #   python:3.11-bookworm     shell-less python3.11 + stdlib + the shared libraries they load (mkroot.py)
 #   seldon-python, mlserver  python + a venv from a hash-locked requirements file (images/models/locks)
 #   iris-*, mlserver-iris    venv image + component code (+ the model, trained during the build)
@@ -660,9 +661,31 @@ def host_pip() -> tuple[bytes, dict[str, str]]:
     return (Path(cert).read_bytes() if cert else b""), ({"PIP_INDEX_URL": index} if index else {})
 
 
+def python_builder_image() -> str:
+    return f"ml-serving-charts/python-builder:{SUITE}-{rootfs_key('python')}"
+
+
+def step_python_builder(rebuild: bool) -> str:
+    """The python rootfs tarball imported once more, WITHOUT the io.ml-serving-charts.inputs label (the
+    layer is shared with the rootfs image, so this costs no space). The multi-stage builds below start
+    from it: a build stage inherits its base's labels, and prune_stale() deletes dangling images that
+    carry that label, which a concurrent kind-node build would do to a finished build stage waiting
+    for its `COPY --from` ("invalid from flag value build: No such image")."""
+    image = python_builder_image()
+    if not rebuild and image_id(image):
+        return f"cached ({image})"
+    docker("import", "--change", f'LABEL {SOURCE_LABEL}="{rootfs_tarball("python").name} (builder)"',
+           str(rootfs_tarball("python")), image, what=f"docker import {image}")
+    listed = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", image.split(":")[0]], "docker images")
+    for ref in listed.split():
+        if ref != image:
+            subprocess.run(["docker", "rmi", ref], capture_output=True)
+    return f"imported {image}"
+
+
 def python_spec() -> ImageSpec:
     return ImageSpec([PYTHON_IMAGE], MODELS / "base" / "Dockerfile.python", {"mkroot.py": MODELS / "base" / "mkroot.py"},
-                     base=rootfs_image("python"), source="images/models/base (Dockerfile.python)")
+                     base=python_builder_image(), source="images/models/base (Dockerfile.python)")
 
 
 def python_env_spec(name: str) -> ImageSpec:
@@ -682,7 +705,7 @@ def python_env_spec(name: str) -> ImageSpec:
         raise BuildError(f"{PYTHON_IMAGE} is missing: build it first (`scripts/images helm-test-client`)")
     return ImageSpec([env["image"]], MODELS / "base" / "Dockerfile.venv",
                      {"requirements.lock": lock, "mkroot.py": MODELS / "base" / "mkroot.py", "pip-ca.pem": ca},
-                     base=rootfs_image("python"),
+                     base=python_builder_image(),
                      build_args={"RUNTIME": PYTHON_IMAGE, "RUNTIME_ID": runtime_id, "VENV": env["venv"], **index},
                      source=f"images/models/base (Dockerfile.venv, locks/{name}.lock)")
 
@@ -783,13 +806,21 @@ def step_promtool() -> str:
     return f"{bootstrap.step_go_tool('promtool', PINS['go_tools']['promtool'])} (scripts/bootstrap go_tools.promtool)"
 
 
+STAGE_LABEL = "io.ml-serving-charts.stage"   # on the build stages of images/models/base/Dockerfile.*
+
+
 def build_replacing(make: Callable[[], ImageSpec], rebuild: bool) -> str:
-    """build_image, then remove the image the tag pointed to before (unless something still uses it)."""
+    """build_image, then remove the image the tag pointed to before (unless something still uses it)
+    and the finished build stages that earlier steps and builds left dangling (0.2-1 GB each; only
+    those created before this build started, so never one a build started later is still using)."""
     spec = make()
     before = image_id(spec.tags[0])
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result = build_image(spec, rebuild)
     if before and before != image_id(spec.tags[0]):
         subprocess.run(["docker", "rmi", before], capture_output=True)
+    subprocess.run(["docker", "image", "prune", "-f", "--filter", f"label={STAGE_LABEL}", "--filter",
+                    f"until={started}"], capture_output=True)
     return result
 
 
@@ -798,6 +829,7 @@ def app_steps(names: list[str], rebuild: bool) -> list[Step]:
     python_apps = [n for n in names if n in PYTHON_APPS]
     if python_apps:
         steps += [Step(f"rootfs python (debootstrap {SUITE})", lambda: step_rootfs("python", rebuild)),
+                  Step("python builder image (unlabelled)", lambda: step_python_builder(rebuild)),
                   Step(f"image {PYTHON_IMAGE}", lambda: build_replacing(python_spec, rebuild))]
         for env in dict.fromkeys(PYTHON_APPS[n][0] for n in python_apps if PYTHON_APPS[n][0]):
             steps.append(Step(f"image {python_envs()[env]['image']} (venv {python_envs()[env]['venv']})",

@@ -1,0 +1,164 @@
+"""The cluster_kind tier's cluster: the kind cluster `msc` of scripts/cluster (control plane, CPU worker
+msc-worker, GPU-pool worker msc-worker2 tainted nvidia.com/gpu:NoSchedule advertising nvidia.com/gpu: 2),
+brought up once per session (a running one is reused), with every local image we build loaded into it
+(`kind load docker-image`; kind skips images the nodes already have).
+
+At the end the cluster is deleted if this session created it, unless MSC_KEEP_CLUSTER=1; a cluster that
+was already running (a developer's, the demo's) is left running. Test namespaces carry
+harness.cluster.TEST_NAMESPACE_LABEL and are swept at the start of the next session on a kept cluster.
+Timings (cluster up, image load, stacks) are printed in the terminal summary."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from typing import Callable, Iterator
+
+import pytest
+
+from harness import ROOT
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl
+import kind_stack as ks
+from kind_support import KindEnv, Models, Monitoring
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import cluster as cluster_script  # noqa: E402  (scripts/cluster.py: up/down of the kind provider)
+
+CLUSTER_NAME = "msc"
+KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
+NAMESPACE_MARK = "cluster-kind"
+TIMINGS: dict[str, float | str] = {}
+TIMINGS_KEY = "cluster_kind/timings"
+SESSION_START = time.time()
+
+
+def _timed(key: str, start: float) -> float:
+    TIMINGS[key] = round(time.monotonic() - start, 1)
+    return TIMINGS[key]  # type: ignore[return-value]
+
+
+def _sweep(kubectl: Kubectl, helm: Helm) -> None:
+    """A reused cluster: remove what an earlier session left (releases in test namespaces, the namespaces)."""
+    namespaces = kubectl("get", "namespaces", "-l", f"{TEST_NAMESPACE_LABEL}={NAMESPACE_MARK}", "-o", "name").stdout.split()
+    names = {n.split("/", 1)[1] for n in namespaces}
+    for release in helm.releases():
+        if release["namespace"] in names:
+            helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
+    if namespaces:
+        kubectl("delete", *namespaces, "--wait=true", "--timeout=180s", timeout=200)
+
+
+@pytest.fixture(scope="session")
+def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KindEnv]:
+    kind_cluster = cluster_script.provider_cluster("kind", CLUSTER_NAME)
+    was_running = kind_cluster.exists() and kind_cluster.running()
+    t0 = time.monotonic()
+    kubeconfig = cluster_script.up("kind", CLUSTER_NAME)
+    _timed(f"cluster up ({'warm: reused' if was_running else 'cold: created'})", t0)
+    try:
+        kubectl = ks.kubectl_for(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
+        _sweep(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig))
+        missing = ks.missing_images(ks.APP_IMAGES)
+        present = [ref for key, ref in ks.APP_IMAGES.items() if key not in missing]
+        present += [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
+        t0 = time.monotonic()
+        ks.kind_load(CLUSTER_NAME, present)
+        _timed(f"kind load ({len(present)} images)", t0)
+        nodes = {n["metadata"]["name"]: n["metadata"]["labels"].get(cluster_script.POOL_LABEL, "control-plane")
+                 for n in kubectl.json("get", "nodes")["items"]}
+        yield KindEnv(CLUSTER_NAME, kubeconfig, kubectl, secrets.token_hex(2), nodes, missing)
+    finally:
+        if KEEP or was_running:
+            TIMINGS["cluster down"] = "kept (" + ("MSC_KEEP_CLUSTER=1" if KEEP else "it was running before the session") + ")"
+        else:
+            t0 = time.monotonic()
+            cluster_script.down("kind", CLUSTER_NAME)
+            _timed("cluster down", t0)
+        if pytestconfig.cache is not None:   # xdist: the controller prints what the worker measured
+            pytestconfig.cache.set(TIMINGS_KEY, {"written": time.time(), "timings": TIMINGS})
+
+
+@pytest.fixture(scope="session")
+def kube_config(kind: KindEnv) -> str:
+    """pytest-helm-charts' kube_config, pointed at the kind cluster (.cluster/kind/kubeconfig)."""
+    return str(kind.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def helm_cli(kind: KindEnv, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """Helm 4 with its own isolated HELM_* home."""
+    return Helm("helm4", tmp_path_factory.mktemp("helm-kind"), kind.kubeconfig, timeout="300s")
+
+
+@pytest.fixture(scope="session")
+def make_namespace(kind: KindEnv) -> Iterator[Callable[..., str]]:
+    """make_namespace(base, restricted=True) -> a new namespace (restricted Pod Security by default),
+    labelled for the sweep; deleted at the end of the session without waiting."""
+    made: list[str] = []
+
+    def make(base: str, restricted: bool = True) -> str:
+        name = f"{base}-{kind.token}"
+        labels = {TEST_NAMESPACE_LABEL: NAMESPACE_MARK, **(ks.RESTRICTED_NAMESPACE_LABELS if restricted else {})}
+        ks.apply(kind.kubectl, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}])
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        kind.kubectl("delete", "namespace", *made, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="session")
+def models(kind: KindEnv, make_namespace: Callable[..., str]) -> Models:
+    """Every model server whose image exists, as plain pods in a restricted namespace, plus the client pod.
+    Not SeldonDeployments (see kind_stack): the images and the cluster network, not the operator."""
+    kind.require("helm-test-client")
+    namespace = make_namespace("kind-models")
+    servers = {n: s for n, s in ks.SERVERS.items() if s.image not in kind.missing}
+    t0 = time.monotonic()
+    ks.deploy(kind.kubectl, namespace, servers.values())
+    _timed(f"model pods Ready ({len(servers)} servers + client)", t0)
+    pods = {}
+    for name in servers:
+        items = kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={name}")["items"]
+        pods[name] = next(p for p in items if p["metadata"].get("deletionTimestamp") is None)
+    return Models(namespace, servers, pods)
+
+
+@pytest.fixture(scope="session")
+def prometheus_stack(kind: KindEnv) -> str:
+    """prometheus-operator (every monitoring.coreos.com CRD, upstream RBAC) and a Prometheus selecting
+    release=prometheus, from our images, in namespace `monitoring`; returns that namespace."""
+    kind.require("prometheus-operator", "prometheus", "helm-test-client")
+    t0 = time.monotonic()
+    steps = ks.install_prometheus_stack(kind.kubectl)
+    _timed("prometheus-operator + Prometheus Ready", t0)
+    TIMINGS.update({f"  {k}": round(v, 1) for k, v in steps.items()})
+    return ks.MONITORING_NAMESPACE
+
+
+@pytest.fixture(scope="session")
+def ml_monitoring(kind: KindEnv, helm_cli: Helm, prometheus_stack: str) -> Iterator[Monitoring]:
+    """ml-monitoring installed next to that Prometheus with prometheus.release=prometheus."""
+    release = f"ml-monitoring-{kind.token}"
+    t0 = time.monotonic()
+    helm_cli.install(release, "ml-monitoring", prometheus_stack, values={"prometheus": {"release": ks.PROMETHEUS_RELEASE}},
+                 wait=True)
+    _timed("helm install ml-monitoring", t0)
+    try:
+        yield Monitoring(prometheus_stack, release, helm_cli.manifest(release, prometheus_stack))
+    finally:
+        helm_cli.uninstall(release, prometheus_stack, wait=False, check=False)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    timings = TIMINGS
+    if not timings and config.cache is not None:      # the tier ran in an xdist worker
+        cached = config.cache.get(TIMINGS_KEY, {})
+        timings = cached.get("timings", {}) if cached.get("written", 0) > SESSION_START else {}
+    if not timings:
+        return
+    terminalreporter.section("cluster_kind timings (seconds)")
+    for key, value in timings.items():
+        terminalreporter.write_line(f"{key:58} {value}")
