@@ -9,12 +9,9 @@ The cluster is deleted at the end unless MSC_KEEP_CLUSTER=1; a kept cluster is r
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import os
 import secrets
-import tempfile
-from pathlib import Path
 from typing import Callable, Iterator
 
 import pykube
@@ -23,7 +20,7 @@ from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
 from pytest_helm_charts.utils import wait_for_objects_condition
 
 from harness import VALUES
-from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds, one_cluster_creation_at_a_time
 from kwok_support import POOL_LABEL, KwokCluster, cluster_script
 
 # Not the default "msc": a developer's own cluster is never touched. One cluster per xdist worker: the tier
@@ -50,23 +47,11 @@ def _sweep(kubectl: Kubectl, helm: Helm) -> None:
         kubectl("delete", *namespaces, "--wait=true", "--timeout=120s", timeout=150)
 
 
-@contextlib.contextmanager
-def _one_creation_at_a_time() -> Iterator[None]:
-    """kwokctl picks its ports when it creates a cluster: two creations at once (two xdist workers) can pick
-    the same ports. Serialise them (a cluster that is up holds its ports; the next one picks others)."""
-    with open(Path(tempfile.gettempdir()) / "msc-kwok-create.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="session")
 def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
     ready = False
     try:
-        with _one_creation_at_a_time():
+        with one_cluster_creation_at_a_time():
             kubeconfig = cluster_script.up("kwok", CLUSTER_NAME, apply_nodes=False)
         kubectl = Kubectl(kubeconfig, cluster_script.KwokCluster(CLUSTER_NAME).kubectl_cache)
         helm = Helm("helm4", tmp_path_factory.mktemp("helm-pools"), kubeconfig)

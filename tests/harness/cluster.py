@@ -6,15 +6,18 @@ pytest-helm-charts has no helm install helper (it drives Flux or Giant Swarm's a
 thin CLI wrapper it lacks. Repositories, signing keys and Helm homes come from harness.distribution."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import re
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 import pykube
 import yaml
@@ -296,6 +299,21 @@ def deployment_for(name: str, namespace: str, spec: Obj, replicas: int, labels: 
             "metadata": {"name": name, "namespace": namespace, "labels": {**labels, **selector}},
             "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
                      "template": {"metadata": {"labels": {**labels, **selector}}, "spec": spec}}}
+
+
+# ------------------------------------------------------------------ clusters
+
+@contextlib.contextmanager
+def one_cluster_creation_at_a_time() -> Iterator[None]:
+    """kwokctl picks free ports when it creates a cluster: two creations at once (two xdist workers, the
+    bench next to the tier) can pick the same ones. Serialise them: a cluster that is up holds its ports,
+    and the next creation picks others."""
+    with open(Path(tempfile.gettempdir()) / "msc-kwok-create.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------ waiting
