@@ -41,6 +41,13 @@ STARTED = time.monotonic()
 STEPS: list[tuple[str, float]] = []
 
 
+def scratch(name: str) -> Path:
+    """A directory of the demo's own (kubectl's discovery cache, Helm's home), reused by the next run."""
+    path = Path(tempfile.gettempdir()) / "msc-demo" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def say(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
@@ -92,7 +99,7 @@ def kind_demo(down: bool) -> int:
             say("all present: " + ", ".join(ks.APP_IMAGES[n] for n in DEMO_IMAGES))
     with Step("kind cluster msc (scripts/cluster up --provider kind; builds the node image if missing)"):
         kubeconfig = cluster_script.up("kind", "msc")
-        kubectl = ks.kubectl_for(kubeconfig, Path(tempfile.mkdtemp(prefix="msc-demo-kubectl-")))
+        kubectl = ks.kubectl_for(kubeconfig, scratch("kubectl-cache"))
         for node in kubectl.json("get", "nodes")["items"]:
             labels = node["metadata"]["labels"]
             say(f"node {node['metadata']['name']:<20} pool={labels.get(cluster_script.POOL_LABEL, 'control-plane'):<14}"
@@ -102,7 +109,7 @@ def kind_demo(down: bool) -> int:
         say(f"loaded in {took:.1f}s")
     with Step("prometheus-operator v0.85.0 + Prometheus v3.14.0 (our images) in namespace monitoring"):
         ks.install_prometheus_stack(kubectl, say=say)
-    helm = Helm("helm4", Path(tempfile.mkdtemp(prefix="msc-demo-helm-")), kubeconfig, timeout="300s")
+    helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="300s")
     with Step(f"helm upgrade --install {PLATFORM_RELEASE} charts/ml-platform -f values/platform/kind.yaml"):
         say("install.seldonOperator=false: the Seldon Core 1.17.1 operator image cannot be built here (the Go "
             "module proxy refuses github.com/seldonio/seldon-core), so SeldonDeployments would never be reconciled; "
@@ -136,7 +143,7 @@ def kind_demo(down: bool) -> int:
     if down:
         with Step("scripts/cluster down --provider kind"):
             cluster_script.down("kind", "msc")
-    return 0
+    return 0 if proc.returncode == 0 else 1
 
 
 def helm_test_lines(output: str) -> list[str]:
@@ -208,10 +215,10 @@ def kwok_demo() -> int:
     with Step("kwok cluster (scripts/cluster up --provider kwok: real control plane, fake nodes and pods)"):
         run([str(ROOT / "scripts" / "bootstrap"), "kwok"], "scripts/bootstrap kwok")
         kubeconfig = cluster_script.up("kwok", "msc-demo")
-        kubectl = ks.kubectl_for(kubeconfig, Path(tempfile.mkdtemp(prefix="msc-demo-kubectl-")))
+        kubectl = ks.kubectl_for(kubeconfig, scratch("kubectl-cache"))
         names = apply_crds(kubectl)
         say(f"{len(names)} CRDs established (Seldon, prometheus-operator, Karpenter, KEDA, Cluster API...)")
-    helm = Helm("helm4", Path(tempfile.mkdtemp(prefix="msc-demo-helm-")), kubeconfig, timeout="180s")
+    helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="180s")
     with Step("helm install ml-platform (values/platform/kind.yaml) and seldon-model (values/seldon-model/transformer.yaml)"):
         say("kwok pods are simulated: the operator 'runs' but reconciles nothing and serves no webhook "
             "(webhook.failurePolicy=Ignore); the SeldonDeployment is stored, validated by its CRD schema")

@@ -60,8 +60,7 @@ RESTRICTED_NAMESPACE_LABELS = {f"pod-security.kubernetes.io/{m}": "restricted" f
 
 def kubectl_for(kubeconfig: Path, cache_dir: Path) -> Kubectl:
     """harness.cluster.Kubectl with its discovery cache in cache_dir (never ~/.kube/cache)."""
-    fields = getattr(Kubectl, "__dataclass_fields__", {})
-    return Kubectl(kubeconfig, cache_dir) if "cache_dir" in fields else Kubectl(kubeconfig)  # type: ignore[call-arg]
+    return Kubectl(kubeconfig, cache_dir)
 
 
 def log(msg: str) -> None:
