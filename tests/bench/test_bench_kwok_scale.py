@@ -76,13 +76,17 @@ class BindingWatch(threading.Thread):
         super().__init__(daemon=True)
         self.api, self.namespace, self.total = api, namespace, total
         self.bound: dict[str, float] = {}
+        self.errors: list[str] = []
         self.done, self.stop = threading.Event(), threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 for event in pykube.Pod.objects(self.api, namespace=self.namespace).watch():
-                    if event.object.obj["spec"].get("nodeName"):
+                    if event.type == "ERROR":    # e.g. 410 Gone (too old a resourceVersion): watch again
+                        self.errors.append(str(event.object.obj.get("message", event.object.obj))[:200])
+                        break
+                    if event.type in ("ADDED", "MODIFIED") and (event.object.obj.get("spec") or {}).get("nodeName"):
                         self.bound.setdefault(event.object.name, time.monotonic())
                     if len(self.bound) >= self.total:
                         self.done.set()
@@ -170,8 +174,15 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
                          total_pods)
     watch.start()
     kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(deployments))
+    cluster = cluster_script.KwokCluster(CLUSTER)
+
+    def exited() -> list[str]:
+        return [c for c, pid in cluster.pids().items() if not cluster_script.pid_alive(pid)]
     try:
-        all_bound = watch.done.wait(BIND_TIMEOUT)
+        deadline = time.monotonic() + BIND_TIMEOUT
+        while not watch.done.wait(5) and time.monotonic() < deadline and not exited():
+            pass
+        all_bound = watch.done.is_set()
         watch.stop.set()
         if all_bound:
             t_bound = max(watch.bound.values()) - t1
@@ -180,12 +191,11 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
         else:
             created = sum(int(pykube.Deployment.objects(api, namespace=NAMESPACE).get(name=d["metadata"]["name"])
                               .obj.get("status", {}).get("replicas", 0)) for d in deployments)
-            cluster = cluster_script.KwokCluster(CLUSTER)
-            dead = [c for c, pid in cluster.pids().items() if not cluster_script.pid_alive(pid)]
             report.append(f"only {len(watch.bound)} of {total_pods} pods bound ({created} created) after "
-                          f"{BIND_TIMEOUT}s (bound@time: {watch.progress(t1)}); components exited: {dead or 'none'}; "
-                          f"logs in {cluster.workdir / 'logs'} (kept: MSC_KEEP_CLUSTER=1)")
-        assert all_bound, f"{len(watch.bound)} of {total_pods} pods bound within {BIND_TIMEOUT}s"
+                          f"{time.monotonic() - t1:.0f}s (bound@time: {watch.progress(t1)}); components exited: "
+                          f"{exited() or 'none'}; watch errors: {watch.errors[-3:] or 'none'}; "
+                          f"logs in {cluster.workdir / 'logs'} (kept with MSC_KEEP_CLUSTER=1)")
+        assert all_bound, report[-1]
         # Where they went: every pod on its own pool, none of the GPU servers on CPU nodes.
         pools = {n.name: n.labels.get(cluster_script.POOL_LABEL) for n in pykube.Node.objects(api)}
         for name, (_, pool, replicas) in MODELS.items():

@@ -67,10 +67,19 @@ def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
         for node in nodes:
             by_pool.setdefault(node["metadata"]["labels"][POOL_LABEL], []).append(node["metadata"]["name"])
         ready = True
-        yield KwokCluster(kubeconfig, kubectl, api, crds, by_pool, secrets.token_hex(2))
+        yield KwokCluster(kubeconfig, kubectl, api, crds, by_pool, secrets.token_hex(2), CLUSTER_NAME)
     finally:
         if not (KEEP and ready):   # a cluster that never got ready is not worth keeping
             cluster_script.down("kwok", CLUSTER_NAME)
+
+
+@pytest.fixture(autouse=True)
+def control_plane_alive(kwok: KwokCluster) -> None:
+    """Fail at once, saying why, when a control-plane process is gone (rather than time out in every test)."""
+    exited = kwok.exited_components()
+    if exited:
+        pytest.fail(f"kwok control plane: {', '.join(exited)} exited; see {cluster_script.KwokCluster(kwok.name).workdir}"
+                    "/logs (a lost leader lease under heavy machine load is the usual cause)")
 
 
 @pytest.fixture(scope="session")
