@@ -44,6 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+from processes import pid_alive  # noqa: E402  (re-exported: the tests use cluster.pid_alive)
+import processes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("MSC_TOOLS", ROOT / ".tools"))
 BIN = TOOLS / "bin"
@@ -197,16 +201,8 @@ def nodes_yaml(nodes: list[dict]) -> str:
 
 def run(cmd: list[str], what: str, env: dict | None = None, timeout: float = 300, check: bool = True,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
-    except subprocess.TimeoutExpired as err:
-        raise ClusterError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:.0f}s") from err
-    except FileNotFoundError as err:
-        raise ClusterError(f"{what}: {cmd[0]} not found; run `scripts/bootstrap kwok` first") from err
-    if check and proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise ClusterError(f"{what}: `{' '.join(cmd)}` exited {proc.returncode}\n{tail}")
-    return proc
+    return processes.run(cmd, what, error=ClusterError, timeout=timeout, check=check, env=env, input=stdin,
+                         not_found_hint="run `scripts/bootstrap kwok` first")
 
 
 def json_stream(text: str) -> list[dict]:
@@ -219,14 +215,6 @@ def json_stream(text: str) -> list[dict]:
         doc, pos = decoder.raw_decode(text, pos)
         docs.append(doc)
     return docs
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def rss_kib(pid: int) -> int:
@@ -401,6 +389,10 @@ class KwokCluster:
                 "--timeout", f"{int(timeout)}s"]
         for flag, binary in self.COMPONENT_BINARIES.items():
             args += [flag, str(BIN / binary)]
+        # One controller-manager and one scheduler, so no leader election: under heavy load a lease renewal that
+        # misses its deadline makes them exit, and nothing restarts them (the whole tier then times out).
+        for component in ("kube-controller-manager", "kube-scheduler"):
+            args += ["--extra-args", f"{component}=leader-elect=false"]
         if disable_qps_limits:  # client QPS of the controllers and the apiserver's in-flight limits lifted
             args.append("--disable-qps-limits")
         proc = self.kwokctl(*args, what=f"create kwok cluster {self.name}", timeout=timeout + 30, check=False)
@@ -498,8 +490,7 @@ class KwokCluster:
             checks = self.kubectl("get", "--raw", "/readyz?verbose", what="readyz", timeout=10, check=False).stdout
             failed = [line for line in checks.splitlines() if line.startswith("[-]")]
             print(f"  apiserver /readyz: ok{'' if not failed else ' but ' + ', '.join(failed)}")
-            for component in ("kube-controller-manager", "kube-scheduler"):
-                print(f"  {component}: {self.leader(component)}")
+            print("  kube-controller-manager, kube-scheduler: single instances, leader election off")
             print()
             nodes = self.kubectl("get", "nodes", "-o", "wide", "-L", POOL_LABEL, "-L", "nvidia.com/gpu.product",
                                  what="list nodes", timeout=30, check=False)
@@ -507,13 +498,6 @@ class KwokCluster:
         else:
             print("  apiserver /readyz: NOT ready")
         return 0 if healthy else 1
-
-    def leader(self, component: str) -> str:
-        """The component's leader lease: held and renewed means it is working."""
-        proc = self.kubectl("get", "lease", component, "-n", "kube-system", "-o",
-                            "jsonpath={.spec.holderIdentity} {.spec.renewTime}", what="lease", timeout=10, check=False)
-        return f"leader lease held by {proc.stdout.strip()}" if proc.returncode == 0 and proc.stdout.strip() \
-            else "no leader lease yet"
 
     # -- down
     def down(self) -> None:

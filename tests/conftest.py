@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import HELMS, ROOT, tool
+from harness.distribution import SigningKey, make_signing_key, package_repository
 from harness.paths import CRDS
 
 TIERS = ("render", "schema", "lint", "cluster_kwok", "cluster_kind", "bench")
@@ -25,7 +26,7 @@ def _docker_running() -> str | None:
     if not shutil.which("docker"):
         return "no docker client"
     ok = subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-    return None if ok else "no running Docker engine (scripts/cluster up --provider kind starts one)"
+    return None if ok else "no running Docker engine (scripts/test and scripts/cluster up --provider kind start one)"
 
 
 def tier_unavailable(tier: str) -> str | None:
@@ -53,6 +54,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"scripts/place-crds failed:\n{proc.stdout}{proc.stderr}")
 
 
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    """A throwaway GPG key (distribution tests in the render-free tiers and the kwok tier share it)."""
+    return make_signing_key(tmp_path_factory.mktemp("gnupg"))
+
+
+@pytest.fixture(scope="session")
+def signed_repo(signing_key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart repository scripts/package makes, signed with signing_key; packaged once per session."""
+    return package_repository(tmp_path_factory.mktemp("repo"), signing_key)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-snapshots", action="store_true", help="rewrite golden render snapshots")
 
@@ -65,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _reasons.update({t: tier_unavailable(t) for t in TIERS})
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tiers = [m.name for m in item.iter_markers() if m.name in TIERS]

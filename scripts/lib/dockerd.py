@@ -32,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import processes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 CAPFILTER_SRC = ROOT / "images" / "lib" / "runc-capfilter"
 CAPFILTER = Path(os.environ.get("MSC_RUNC_CAPFILTER", "/usr/local/lib/ml-serving-charts/runc-capfilter"))
@@ -53,16 +56,7 @@ def log(msg: str) -> None:
 
 def _run(cmd: list[str], what: str, timeout: float = 600, env: dict | None = None,
          cwd: Path | None = None) -> str:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
-    except FileNotFoundError as err:
-        raise DockerError(f"{what}: {cmd[0]} not found") from err
-    except subprocess.TimeoutExpired as err:
-        raise DockerError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:.0f}s") from err
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise DockerError(f"{what}: `{' '.join(cmd)}` exited {proc.returncode}\n{tail}")
-    return proc.stdout
+    return processes.run(cmd, what, error=DockerError, timeout=timeout, env=env, cwd=cwd, tail=15).stdout
 
 
 def docker_cli() -> str:
@@ -84,14 +78,6 @@ def engine_answers(timeout: float = 10) -> bool:
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def our_pid() -> int | None:
     """The pid of the dockerd we started, if it is still that dockerd."""
     try:
@@ -102,7 +88,7 @@ def our_pid() -> int | None:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
-    return pid if _pid_alive(pid) and Path(exe).name == "dockerd" else None
+    return pid if processes.pid_alive(pid) and Path(exe).name == "dockerd" else None
 
 
 def started_by_us() -> bool:
@@ -180,7 +166,7 @@ def start_daemon(timeout: float = 60) -> int:
     stale = Path("/var/run/docker.pid")
     if stale.exists():
         try:
-            alive = _pid_alive(int(stale.read_text().strip()))
+            alive = processes.pid_alive(int(stale.read_text().strip()))
         except ValueError:
             alive = False
         if not alive:
@@ -236,9 +222,9 @@ def stop(timeout: float = 30) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)   # dockerd stops its containers' shims and its managed containerd
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while processes.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if processes.pid_alive(pid):
         log(f"dockerd (pid {pid}) ignored SIGTERM for {timeout:.0f}s; SIGKILL")
         os.kill(pid, signal.SIGKILL)
     PIDFILE.unlink(missing_ok=True)

@@ -40,10 +40,11 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dockerd  # noqa: E402
+import processes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = tomllib.loads((ROOT / "scripts" / "pins.toml").read_text())
@@ -88,28 +89,8 @@ def log(msg: str) -> None:
 def run(cmd: list[str], what: str, timeout: float = 1800, env: dict | None = None, cwd: Path | None = None,
         stdin: int | None = None, log_file: Path | None = None) -> str:
     """Run a command; output goes to log_file when given (and its tail into the error)."""
-    full_env = {**os.environ, **(env or {})}
-    try:
-        if log_file:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_file, "w") as out:
-                proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                                      env=full_env, cwd=cwd, stdin=stdin)
-            output = log_file.read_text(errors="replace")
-        else:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
-                                  stdin=stdin)
-            output = proc.stdout + proc.stderr
-    except FileNotFoundError as err:
-        raise BuildError(f"{what}: {cmd[0]} not found") from err
-    except subprocess.TimeoutExpired as err:
-        raise BuildError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:.0f}s") from err
-    if proc.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-20:])
-        where = f" (full log: {log_file})" if log_file else ""
-        raise BuildError(f"{what}: `{' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''}` exited "
-                         f"{proc.returncode}{where}\n{tail}")
-    return proc.stdout if not log_file else output
+    return processes.run(cmd, what, error=BuildError, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd,
+                         stdin=stdin, log_file=log_file).stdout
 
 
 def docker(*args: str, what: str, timeout: float = 1800, env: dict | None = None,
@@ -524,25 +505,31 @@ def kind_node_steps(rebuild: bool) -> Iterator[Step]:
     yield Step(f"image {NODE_IMAGE} (preload {len(preload_refs([*specs, podnet]))} image tags)", lambda: step_node_image([*specs, podnet], rebuild))
 
 
-STEP_COUNT = 18   # for the [i/N] progress prefix (the steps are generated lazily)
+STEP_COUNT = 17   # for the [i/N] progress prefix (the steps are generated lazily): 7 + 7 control-plane images + 3
+
+
+def run_steps(steps: Iterable[Step], count: int, retry: str) -> dict[str, float]:
+    """Run build steps in order with one progress line each; returns seconds per step. A failed step says
+    what failed and the command that resumes (finished layers are cached)."""
+    timings: dict[str, float] = {}
+    for i, step in enumerate(steps, 1):
+        t0 = time.monotonic()
+        try:
+            result = step.fn()
+        except (BuildError, dockerd.DockerError) as err:
+            log(f"[{i}/{count}] {step.label}: FAILED\n{err}\n"
+                f"Finished layers stay cached; fix the cause and run `{retry}` again.")
+            raise
+        timings[step.label] = round(time.monotonic() - t0, 1)
+        log(f"[{i}/{count}] {step.label}: {result} ({timings[step.label]:.1f}s)")
+    return timings
 
 
 def build_kind_node(rebuild: bool = False) -> str:
     """Build (or reuse) the node image; returns its tag. Importable by the cluster provider."""
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    timings: dict[str, float] = {}
-    i = 0
-    for i, step in enumerate(kind_node_steps(rebuild), 1):
-        t0 = time.monotonic()
-        try:
-            result = step.fn()
-        except (BuildError, dockerd.DockerError) as err:
-            log(f"[{i}/{STEP_COUNT}] {step.label}: FAILED\n{err}\n"
-                f"Finished layers stay cached; fix the cause and run `scripts/images kind-node` again.")
-            raise
-        timings[step.label] = round(time.monotonic() - t0, 1)
-        log(f"[{i}/{STEP_COUNT}] {step.label}: {result} ({timings[step.label]:.1f}s)")
+    timings = run_steps(kind_node_steps(rebuild), STEP_COUNT, "scripts/images kind-node")
     removed = prune_stale()
     if removed:
         log(f"removed {len(removed)} superseded layer(s): {', '.join(removed)}")
@@ -550,7 +537,7 @@ def build_kind_node(rebuild: bool = False) -> str:
     (IMAGES_CACHE / "last-kind-node-build.json").write_text(json.dumps(
         {"image": NODE_IMAGE, "total_seconds": round(total, 1), "steps": timings,
          "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2) + "\n")
-    log(f"{NODE_IMAGE} ready in {total:.1f}s ({i} steps)")
+    log(f"{NODE_IMAGE} ready in {total:.1f}s ({len(timings)} steps)")
     return NODE_IMAGE
 
 
@@ -850,17 +837,7 @@ def build_app_images(names: list[str], rebuild: bool = False) -> list[str]:
     IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     steps = app_steps(names, rebuild)
-    timings: dict[str, float] = {}
-    for i, step in enumerate(steps, 1):
-        t0 = time.monotonic()
-        try:
-            result = step.fn()
-        except (BuildError, dockerd.DockerError) as err:
-            log(f"[{i}/{len(steps)}] {step.label}: FAILED\n{err}\n"
-                f"Finished layers stay cached; fix the cause and run `scripts/images {' '.join(names)}` again.")
-            raise
-        timings[step.label] = round(time.monotonic() - t0, 1)
-        log(f"[{i}/{len(steps)}] {step.label}: {result} ({timings[step.label]:.1f}s)")
+    timings = run_steps(steps, len(steps), f"scripts/images {' '.join(names)}")
     total = time.monotonic() - start
     tags = [APP_IMAGES[n] for n in names]
     (IMAGES_CACHE / "last-app-images-build.json").write_text(json.dumps(

@@ -42,6 +42,7 @@ ROOT = LIB.parents[1]
 sys.path.insert(0, str(LIB))
 import dockerd  # noqa: E402
 import images  # noqa: E402
+import processes  # noqa: E402
 
 TOOLS_BIN = Path(os.environ.get("MSC_TOOLS", ROOT / ".tools")) / "bin"
 CLUSTERS = ROOT / ".cluster"
@@ -91,16 +92,8 @@ def pool_template(pool_name: str) -> tuple[dict[str, str], list[dict], str | Non
 
 def run(cmd: list[str], what: str, timeout: float = 300, check: bool = True, env: dict | None = None,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, input=stdin)
-    except FileNotFoundError as err:
-        raise ClusterError(f"{what}: {cmd[0]} not found; run `scripts/bootstrap kind`") from err
-    except subprocess.TimeoutExpired as err:
-        raise ClusterError(f"{what}: `{' '.join(cmd)}` did not finish in {timeout:.0f}s") from err
-    if check and proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise ClusterError(f"{what}: `{' '.join(cmd)}` exited {proc.returncode}\n{tail}")
-    return proc
+    return processes.run(cmd, what, error=ClusterError, timeout=timeout, check=check, env=env, input=stdin,
+                         not_found_hint="run `scripts/bootstrap kind`", tail=25)
 
 
 def reported_as_error(method: Callable) -> Callable:

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import pytest
 
 from harness import ROOT
-from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, sweep_test_namespaces
 import kind_stack as ks
 from kind_support import KindEnv, Models, Monitoring
 
@@ -38,17 +38,6 @@ def _timed(key: str, start: float) -> float:
     return TIMINGS[key]  # type: ignore[return-value]
 
 
-def _sweep(kubectl: Kubectl, helm: Helm) -> None:
-    """A reused cluster: remove what an earlier session left (releases in test namespaces, the namespaces)."""
-    namespaces = kubectl("get", "namespaces", "-l", f"{TEST_NAMESPACE_LABEL}={NAMESPACE_MARK}", "-o", "name").stdout.split()
-    names = {n.split("/", 1)[1] for n in namespaces}
-    for release in helm.releases():
-        if release["namespace"] in names:
-            helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
-    if namespaces:
-        kubectl("delete", *namespaces, "--wait=true", "--timeout=180s", timeout=200)
-
-
 @pytest.fixture(scope="session")
 def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KindEnv]:
     kind_cluster = cluster_script.provider_cluster("kind", CLUSTER_NAME)
@@ -58,7 +47,7 @@ def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
     _timed(f"cluster up ({'warm: reused' if was_running else 'cold: created'})", t0)
     try:
         kubectl = ks.kubectl_for(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
-        _sweep(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig))
+        sweep_test_namespaces(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig), NAMESPACE_MARK)
         missing = ks.missing_images(ks.APP_IMAGES)
         present = [ref for key, ref in ks.APP_IMAGES.items() if key not in missing]
         present += [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
@@ -75,8 +64,9 @@ def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
             t0 = time.monotonic()
             cluster_script.down("kind", CLUSTER_NAME)
             _timed("cluster down", t0)
-        if pytestconfig.cache is not None:   # xdist: the controller prints what the worker measured
-            pytestconfig.cache.set(TIMINGS_KEY, {"written": time.time(), "timings": TIMINGS})
+        cache = getattr(pytestconfig, "cache", None)   # absent with -p no:cacheprovider
+        if cache is not None:   # xdist: the controller prints what the worker measured
+            cache.set(TIMINGS_KEY, {"written": time.time(), "timings": TIMINGS})
 
 
 @pytest.fixture(scope="session")
@@ -154,8 +144,9 @@ def ml_monitoring(kind: KindEnv, helm_cli: Helm, prometheus_stack: str) -> Itera
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
     timings = TIMINGS
-    if not timings and config.cache is not None:      # the tier ran in an xdist worker
-        cached = config.cache.get(TIMINGS_KEY, {})
+    cache = getattr(config, "cache", None)
+    if not timings and cache is not None:      # the tier ran in an xdist worker
+        cached = cache.get(TIMINGS_KEY, {})
         timings = cached.get("timings", {}) if cached.get("written", 0) > SESSION_START else {}
     if not timings:
         return

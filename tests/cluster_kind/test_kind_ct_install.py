@@ -14,7 +14,9 @@ What differs from a CI run on a cloud cluster, on purpose and per chart:
   they never collide with a platform release on a reused cluster (scripts/demo's);
 - ml-monitoring's monitors, rules and helm test point at the Prometheus of this tier (release=prometheus,
   prometheus-operated.monitoring.svc), whatever Prometheus a scenario names (kps-values names kube-prometheus-stack's).
-seldon-operator, seldon-model and ml-platform need the Seldon Core operator image: skipped with that reason."""
+- ml-platform gets the same gpu-node-pool and ml-monitoring settings for its subcharts, and installs without
+  its Seldon operator part where that image is missing (install.seldonOperator=false);
+seldon-operator and seldon-model need the Seldon Core operator image: skipped with that reason."""
 from __future__ import annotations
 
 import shutil
@@ -117,29 +119,52 @@ def _result(proc: subprocess.CompletedProcess[str]) -> str:
     return f"ct exited {proc.returncode}\n--- stdout (tail) ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
 
 
-def test_ct_install_gpu_node_pool(kind: KindEnv, ct_repo: Path) -> None:
+def gpu_node_pool_on_kind(repo: Path, under: str = "") -> list[str]:
+    """ct's --helm-extra-set-args for gpu-node-pool on this cluster, as a chart or as the subchart `under`: the
+    busybox stand-in for its catalog test, no NVIDIA device plugin or DCGM exporter, `ct-` cluster-scoped names."""
     if not ks.docker_has(ks.BUSYBOX_STANDIN):
         pytest.skip(f"image {ks.BUSYBOX_STANDIN} (busybox stand-in for the catalog test) not built: run scripts/images kind-node")
+    at = f"{under}." if under else ""
+    names = cluster_scoped_names(repo / "charts" / "gpu-node-pool", "ct-")
+    names_file = repo.parent / f"{under or 'gpu-node-pool'}-ct-names.yaml"
+    names_file.write_text(yaml.safe_dump({under: names} if under else names))
+    return [*(f"--set={at}tests.image.{k}={v}" for k, v in ks.busybox_standin_values().items()),
+            f"--set={at}devicePlugin.enabled=false", f"--set={at}dcgmExporter.enabled=false", f"--values={names_file}"]
+
+
+def ml_monitoring_on_kind(under: str = "") -> list[str]:
+    """Monitors, rules and the rules-loaded helm test pointed at this tier's Prometheus."""
+    at = f"{under}." if under else ""
+    return [f"--set={at}prometheus.release={ks.PROMETHEUS_RELEASE}", f"--set={at}tests.prometheusUrl={ks.PROMETHEUS_URL}"]
+
+
+def scenario_count(repo: Path, chart: str) -> int:
+    return len(list((repo / "charts" / chart / "ci").glob("*-values.yaml")))
+
+
+def test_ct_install_gpu_node_pool(kind: KindEnv, ct_repo: Path) -> None:
+    args = gpu_node_pool_on_kind(ct_repo)
     ks.kind_load(kind.name, [ks.BUSYBOX_STANDIN])
-    image = ks.busybox_standin_values()
-    own_names = ct_repo.parent / "gpu-node-pool-ct-names.yaml"
-    own_names.write_text(yaml.safe_dump(cluster_scoped_names(ct_repo / "charts" / "gpu-node-pool", "ct-")))
-    proc = ct_install(ct_repo, kind, "gpu-node-pool",
-                      [*(f"--set=tests.image.{k}={v}" for k, v in image.items()),
-                       "--set=devicePlugin.enabled=false", "--set=dcgmExporter.enabled=false", f"--values={own_names}"])
-    check_ct(proc, scenarios=len(list((ct_repo / "charts" / "gpu-node-pool" / "ci").glob("*-values.yaml"))))
+    check_ct(ct_install(ct_repo, kind, "gpu-node-pool", args), scenario_count(ct_repo, "gpu-node-pool"))
 
 
 def test_ct_install_ml_monitoring(kind: KindEnv, ct_repo: Path, prometheus_stack: str) -> None:
-    proc = ct_install(ct_repo, kind, "ml-monitoring",
-                      [f"--set=prometheus.release={ks.PROMETHEUS_RELEASE}", f"--set=tests.prometheusUrl={ks.PROMETHEUS_URL}"])
-    check_ct(proc, scenarios=len(list((ct_repo / "charts" / "ml-monitoring" / "ci").glob("*-values.yaml"))))
+    check_ct(ct_install(ct_repo, kind, "ml-monitoring", ml_monitoring_on_kind()), scenario_count(ct_repo, "ml-monitoring"))
 
 
-@pytest.mark.parametrize("chart", ["seldon-operator", "seldon-model", "ml-platform"])
+def test_ct_install_ml_platform(kind: KindEnv, ct_repo: Path, prometheus_stack: str) -> None:
+    """The umbrella with its GPU pool, monitoring and restricted model namespace (named ct-models, so a reused
+    cluster's platform release keeps its own); the Seldon operator part only where its images exist."""
+    args = [*gpu_node_pool_on_kind(ct_repo, under="gpu-node-pool"), *ml_monitoring_on_kind(under="ml-monitoring"),
+            "--set=modelNamespaces[0].name=ct-models"]
+    ks.kind_load(kind.name, [ks.BUSYBOX_STANDIN])
+    if not ks.seldon_operator_available():
+        args.append("--set=install.seldonOperator=false")   # SELDON_OPERATOR_MISSING; the rest installs and tests
+    check_ct(ct_install(ct_repo, kind, "ml-platform", args), scenario_count(ct_repo, "ml-platform"))
+
+
+@pytest.mark.parametrize("chart", ["seldon-operator", "seldon-model"])
 def test_ct_install_needs_the_seldon_operator(kind: KindEnv, ct_repo: Path, chart: str) -> None:
     if not ks.seldon_operator_available():
         pytest.skip(ks.SELDON_OPERATOR_MISSING)
-    proc = ct_install(ct_repo, kind, chart, [])
-    check_ct(proc, scenarios=len(list((ct_repo / "charts" / chart / "ci").glob("*-values.yaml"))))
-
+    check_ct(ct_install(ct_repo, kind, chart, []), scenario_count(ct_repo, chart))

@@ -20,7 +20,8 @@ from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
 from pytest_helm_charts.utils import wait_for_objects_condition
 
 from harness import VALUES
-from harness.cluster import TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds, one_cluster_creation_at_a_time
+from harness.cluster import (TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds, one_cluster_creation_at_a_time,
+                             sweep_test_namespaces)
 from kwok_support import POOL_LABEL, KwokCluster, cluster_script
 
 # Not the default "msc": a developer's own cluster is never touched. One cluster per xdist worker: the tier
@@ -29,22 +30,11 @@ CLUSTER_NAME = "msc-tests" + (f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.envi
 POOLS_RELEASE, POOLS_NAMESPACE = "pools", "gpu-pools"
 SIMULATED_VALUES = VALUES / "gpu-node-pool" / "simulated.yaml"
 KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
+NAMESPACE_MARK = "cluster-kwok"   # TEST_NAMESPACE_LABEL value of this tier's namespaces
 
 
 def _node_ready(node: pykube.Node) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node.obj.get("status", {}).get("conditions", []))
-
-
-def _sweep(kubectl: Kubectl, helm: Helm) -> None:
-    """A kept cluster: uninstall the releases a previous run left in test namespaces (their cluster-scoped
-    objects would block this run's installs), then delete those namespaces."""
-    namespaces = kubectl("get", "namespaces", "-l", TEST_NAMESPACE_LABEL, "-o", "name").stdout.split()
-    names = {n.split("/", 1)[1] for n in namespaces}
-    for release in helm.releases():
-        if release["namespace"] in names:
-            helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
-    if namespaces:
-        kubectl("delete", *namespaces, "--wait=true", "--timeout=120s", timeout=150)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +45,7 @@ def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
             kubeconfig = cluster_script.up("kwok", CLUSTER_NAME, apply_nodes=False)
         kubectl = Kubectl(kubeconfig, cluster_script.KwokCluster(CLUSTER_NAME).kubectl_cache)
         helm = Helm("helm4", tmp_path_factory.mktemp("helm-pools"), kubeconfig)
-        _sweep(kubectl, helm)
+        sweep_test_namespaces(kubectl, helm, NAMESPACE_MARK)
         crds = apply_crds(kubectl)
         helm.upgrade(POOLS_RELEASE, "gpu-node-pool", POOLS_NAMESPACE, values_files=[SIMULATED_VALUES], install=True,
                      wait=True, extra=["--create-namespace"])
@@ -79,7 +69,7 @@ def control_plane_alive(kwok: KwokCluster) -> None:
     exited = kwok.exited_components()
     if exited:
         pytest.fail(f"kwok control plane: {', '.join(exited)} exited; see {cluster_script.KwokCluster(kwok.name).workdir}"
-                    "/logs (a lost leader lease under heavy machine load is the usual cause)")
+                    "/logs")
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +103,7 @@ def namespace(kwok: KwokCluster) -> Iterator[NamespaceFactory]:
     def make(base: str, labels: dict[str, str] | None = None) -> str:
         name = f"{base[:46].rstrip('-')}-{kwok.token}{next(_serial):03d}"
         obj = {"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: "cluster-kwok", **(labels or {})}}}
+               "metadata": {"name": name, "labels": {TEST_NAMESPACE_LABEL: NAMESPACE_MARK, **(labels or {})}}}
         pykube.Namespace(kwok.api, obj).create()
         made.append(name)
         return name
@@ -129,7 +119,7 @@ def ensure_namespace(kwok: KwokCluster) -> Callable[[str], None]:
     """A namespace with a fixed name that a scenario expects to exist (kept for the session; swept with the
     test namespaces when the cluster is kept)."""
     def ensure(name: str) -> None:
-        ensure_namespace_exists(kwok.api, name, {"labels": {TEST_NAMESPACE_LABEL: "cluster-kwok"}})
+        ensure_namespace_exists(kwok.api, name, {"labels": {TEST_NAMESPACE_LABEL: NAMESPACE_MARK}})
     return ensure
 
 

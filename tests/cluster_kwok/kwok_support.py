@@ -40,8 +40,7 @@ class KwokCluster:
     name: str                            # the kwok cluster's name (scripts/cluster.py)
 
     def exited_components(self) -> list[str]:
-        """Control-plane processes that are gone (e.g. kube-controller-manager or kube-scheduler exit when they
-        lose their leader lease to an API server too busy to answer in time; nothing restarts them)."""
+        """Control-plane processes that are gone (kwokctl's binary runtime restarts none of them)."""
         cluster = cluster_script.KwokCluster(self.name)
         return [c for c, pid in cluster.pids().items() if not cluster_script.pid_alive(pid)]
 

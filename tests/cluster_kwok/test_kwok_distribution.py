@@ -14,43 +14,33 @@ import yaml
 
 from harness import CHARTS
 from harness.cluster import Helm
-from harness.distribution import SigningKey, helm_run, make_signing_key, oci_registry, package_repository, serve_directory
+from harness.distribution import SigningKey, helm_run, oci_registry, serve_directory
 from kwok_support import KwokCluster, assert_release_stored, cluster_scoped_kinds, coexistence_values
 
 pytestmark = pytest.mark.cluster_kwok
 
 
 @pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    return make_signing_key(tmp_path_factory.mktemp("gnupg"))
-
-
-@pytest.fixture(scope="module")
-def repo(key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package_repository(tmp_path_factory.mktemp("repo"), key)
-
-
-@pytest.fixture(scope="module")
-def charts(repo: Path) -> dict[str, str]:
+def charts(signed_repo: Path) -> dict[str, str]:
     """Application chart -> version, from the repository's index."""
-    index = yaml.safe_load((repo / "index.yaml").read_text())["entries"]
+    index = yaml.safe_load((signed_repo / "index.yaml").read_text())["entries"]
     return {name: entries[0]["version"] for name, entries in index.items() if entries[0].get("type") != "library"}
 
 
 @pytest.fixture(scope="module")
-def http_repo(repo: Path) -> Iterator[str]:
-    with serve_directory(repo) as url:
+def http_repo(signed_repo: Path) -> Iterator[str]:
+    with serve_directory(signed_repo) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def oci(repo: Path, charts: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+def oci(signed_repo: Path, charts: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     """The registry's host:port and each chart's digest, pushed (with its .prov) once."""
     work = tmp_path_factory.mktemp("oci")
     with oci_registry(work / "registry") as registry:
         digests = {}
         for chart, version in charts.items():
-            pushed = helm_run("helm4", ["push", str(repo / f"{chart}-{version}.tgz"), f"oci://{registry}/charts",
+            pushed = helm_run("helm4", ["push", str(signed_repo / f"{chart}-{version}.tgz"), f"oci://{registry}/charts",
                                         "--plain-http"], work)
             assert pushed.returncode == 0, pushed.stderr
             digests[chart] = re.search(r"Digest: (sha256:[0-9a-f]{64})", pushed.stdout + pushed.stderr).group(1)
@@ -85,22 +75,22 @@ def test_index_lists_every_application_chart(charts: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("chart", _charts())
 def test_install_verified_from_http_repository(kwok: KwokCluster, helm: str, helm_cli: Helm, http_repo: str,
-                                               key: SigningKey, charts: dict[str, str], scoped: set[str],
+                                               signing_key: SigningKey, charts: dict[str, str], scoped: set[str],
                                                namespace: Callable[..., str], chart: str) -> None:
     added = helm_cli.run("repo", "add", "msc", http_repo, "--force-update")
     assert added.returncode == 0
     ns = namespace(f"http-{chart}-{helm}")
     _install_checked(kwok, helm_cli, f"http-{helm[-1]}", f"msc/{chart}", chart, ns, scoped,
-                     ["--version", charts[chart], "--verify", "--keyring", str(key.pubring)])
+                     ["--version", charts[chart], "--verify", "--keyring", str(signing_key.pubring)])
 
 
 @pytest.mark.parametrize("chart", _charts())
 def test_install_from_oci_by_version_and_digest(kwok: KwokCluster, helm: str, helm_cli: Helm, oci: tuple[str, dict],
-                                                key: SigningKey, charts: dict[str, str], scoped: set[str],
+                                                signing_key: SigningKey, charts: dict[str, str], scoped: set[str],
                                                 namespace: Callable[..., str], chart: str) -> None:
     registry, digests = oci
     ns = namespace(f"oci-{chart}-{helm}")
     ref = f"oci://{registry}/charts/{chart}"
     _install_checked(kwok, helm_cli, f"ver-{helm[-1]}", ref, chart, ns, scoped,
-                     ["--version", charts[chart], "--plain-http", "--verify", "--keyring", str(key.pubring)])
+                     ["--version", charts[chart], "--plain-http", "--verify", "--keyring", str(signing_key.pubring)])
     _install_checked(kwok, helm_cli, f"dig-{helm[-1]}", f"{ref}@{digests[chart]}", chart, ns, scoped, ["--plain-http"])

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness import CHARTS
-from harness.distribution import SigningKey, helm_run, make_signing_key, oci_registry, package_repository, serve_directory
+from harness.distribution import SigningKey, helm_run, oci_registry, serve_directory
 
 pytestmark = pytest.mark.lint
 
@@ -30,46 +30,36 @@ def allowed(name: str) -> bool:
     return bool(ALLOWED.match("/".join(parts)))
 
 
-@pytest.fixture(scope="module")
-def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    return make_signing_key(tmp_path_factory.mktemp("gnupg"))
-
-
-@pytest.fixture(scope="module")
-def repo(key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package_repository(tmp_path_factory.mktemp("repo"), key)
-
-
 def package_of(repo: Path, chart: str) -> Path:
     return repo / f"{chart}-{CHART_META[chart]['version']}.tgz"
 
 
 @pytest.mark.parametrize("chart", sorted(CHART_META))
-def test_packaged_signed_and_verifiable(repo: Path, key: SigningKey, chart: str, helm: str, tmp_path: Path) -> None:
-    tgz = package_of(repo, chart)
+def test_packaged_signed_and_verifiable(signed_repo: Path, signing_key: SigningKey, chart: str, helm: str, tmp_path: Path) -> None:
+    tgz = package_of(signed_repo, chart)
     assert tgz.exists() and Path(f"{tgz}.prov").exists()
-    ok = helm_run(helm, ["verify", str(tgz), "--keyring", str(key.pubring)], tmp_path)
+    ok = helm_run(helm, ["verify", str(tgz), "--keyring", str(signing_key.pubring)], tmp_path)
     assert ok.returncode == 0 and "Chart Hash Verified" in ok.stdout + ok.stderr, ok.stderr
     tampered = tmp_path / tgz.name
     shutil.copy(tgz, tampered)
     shutil.copy(f"{tgz}.prov", f"{tampered}.prov")
     with tampered.open("ab") as f:
         f.write(b"\0")
-    bad = helm_run(helm, ["verify", str(tampered), "--keyring", str(key.pubring)], tmp_path)
+    bad = helm_run(helm, ["verify", str(tampered), "--keyring", str(signing_key.pubring)], tmp_path)
     assert bad.returncode != 0, "a modified package must fail verification"
 
 
 @pytest.mark.parametrize("chart", sorted(CHART_META))
-def test_package_holds_only_what_users_need(repo: Path, chart: str) -> None:
-    with tarfile.open(package_of(repo, chart)) as tgz:
+def test_package_holds_only_what_users_need(signed_repo: Path, chart: str) -> None:
+    with tarfile.open(package_of(signed_repo, chart)) as tgz:
         names = [m.name for m in tgz.getmembers() if m.isfile()]
     unexpected = [n for n in names if not allowed(n)]
     assert not unexpected, f"{chart} package carries files users do not need: {unexpected}"
     assert f"{chart}/Chart.yaml" in names and f"{chart}/values.yaml" in names
 
 
-def test_index_carries_artifacthub_metadata(repo: Path) -> None:
-    index = yaml.safe_load((repo / "index.yaml").read_text())
+def test_index_carries_artifacthub_metadata(signed_repo: Path) -> None:
+    index = yaml.safe_load((signed_repo / "index.yaml").read_text())
     assert set(index["entries"]) == set(CHART_META)
     for chart, meta in CHART_META.items():
         entry = index["entries"][chart][0]
@@ -80,8 +70,8 @@ def test_index_carries_artifacthub_metadata(repo: Path) -> None:
             assert yaml.safe_load(entry["annotations"]["artifacthub.io/images"])
 
 
-def test_http_repository_add_search_and_template(repo: Path, key: SigningKey, helm: str, tmp_path: Path) -> None:
-    with serve_directory(repo) as url:
+def test_http_repository_add_search_and_template(signed_repo: Path, signing_key: SigningKey, helm: str, tmp_path: Path) -> None:
+    with serve_directory(signed_repo) as url:
         added = helm_run(helm, ["repo", "add", "msc", url], tmp_path)
         assert added.returncode == 0, added.stderr
         found = helm_run(helm, ["search", "repo", "msc/", "--output", "json"], tmp_path)
@@ -90,23 +80,23 @@ def test_http_repository_add_search_and_template(repo: Path, key: SigningKey, he
             if meta.get("type") == "library":
                 continue
             out = helm_run(helm, ["template", "demo", f"msc/{chart}", "--version", meta["version"], "--verify",
-                                  "--keyring", str(key.pubring)], tmp_path)
+                                  "--keyring", str(signing_key.pubring)], tmp_path)
             assert out.returncode == 0, f"{chart}: {out.stderr}"
             assert "kind:" in out.stdout
 
 
-def test_oci_push_and_pull_by_version_and_digest(repo: Path, helm: str, tmp_path: Path) -> None:
+def test_oci_push_and_pull_by_version_and_digest(signed_repo: Path, helm: str, tmp_path: Path) -> None:
     (tmp_path / "v").mkdir()
     (tmp_path / "d").mkdir()
     with oci_registry(tmp_path / "registry") as registry:
         for chart, meta in CHART_META.items():
-            pushed = helm_run(helm, ["push", str(package_of(repo, chart)), f"oci://{registry}/charts", "--plain-http"], tmp_path)
+            pushed = helm_run(helm, ["push", str(package_of(signed_repo, chart)), f"oci://{registry}/charts", "--plain-http"], tmp_path)
             assert pushed.returncode == 0, pushed.stderr
             digest = re.search(r"Digest: (sha256:[0-9a-f]{64})", pushed.stdout + pushed.stderr)
             assert digest, pushed.stdout + pushed.stderr
             ref = f"oci://{registry}/charts/{chart}"
             by_version = helm_run(helm, ["pull", ref, "--version", meta["version"], "--plain-http", "-d", str(tmp_path / "v")], tmp_path)
             assert by_version.returncode == 0, by_version.stderr
-            assert (tmp_path / "v" / package_of(repo, chart).name).read_bytes() == package_of(repo, chart).read_bytes()
+            assert (tmp_path / "v" / package_of(signed_repo, chart).name).read_bytes() == package_of(signed_repo, chart).read_bytes()
             by_digest = helm_run(helm, ["pull", f"{ref}@{digest.group(1)}", "--plain-http", "-d", str(tmp_path / "d")], tmp_path)
             assert by_digest.returncode == 0, by_digest.stderr

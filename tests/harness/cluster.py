@@ -316,6 +316,19 @@ def one_cluster_creation_at_a_time() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def sweep_test_namespaces(kubectl: Kubectl, helm: Helm, mark: str, timeout: int = 180) -> None:
+    """A kept or reused cluster: uninstall the releases an earlier session left in its test namespaces
+    (TEST_NAMESPACE_LABEL=mark; their cluster-scoped objects would block this session's installs), then
+    delete those namespaces."""
+    namespaces = kubectl("get", "namespaces", "-l", f"{TEST_NAMESPACE_LABEL}={mark}", "-o", "name").stdout.split()
+    names = {n.split("/", 1)[1] for n in namespaces}
+    for release in helm.releases():
+        if release["namespace"] in names:
+            helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
+    if namespaces:
+        kubectl("delete", *namespaces, "--wait=true", f"--timeout={timeout}s", timeout=timeout + 20)
+
+
 # ------------------------------------------------------------------ waiting
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:

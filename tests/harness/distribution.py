@@ -8,12 +8,12 @@ import http.server
 import os
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .loopback import QuietHandler, free_port, serve_http
 from .paths import HELMS, ROOT, tool_env
 
 KEY_NAME = "ml-serving-charts test signing key"
@@ -48,29 +48,15 @@ def package_repository(out: Path, key: SigningKey, url: str = "") -> Path:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_directory(directory: Path) -> Iterator[str]:
     """Serve a folder over HTTP on 127.0.0.1; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(functools.partial(_QuietFileHandler, directory=str(directory))) as url:
+        yield url
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
-        pass
+class _QuietFileHandler(QuietHandler, http.server.SimpleHTTPRequestHandler):
+    pass
 
 
 @contextlib.contextmanager

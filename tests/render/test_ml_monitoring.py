@@ -2,12 +2,10 @@
 the helm test Pod (and its script, run against a fake Prometheus), and the render-time `fail` rules."""
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from harness import CHARTS, VALUES, RenderError, assert_valid, find, find_all, render
+from harness.loopback import QuietHandler, serve_http
 
 pytestmark = pytest.mark.render
 
@@ -396,7 +395,7 @@ def test_helm_test_image_registry_digest_and_pull_secrets() -> None:
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
-class _FakePrometheus(http.server.BaseHTTPRequestHandler):
+class _FakePrometheus(QuietHandler):
     groups: list[Obj] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -406,21 +405,12 @@ class _FakePrometheus(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def fake_prometheus() -> Iterator[tuple[str, type[_FakePrometheus]]]:
     handler = type("Handler", (_FakePrometheus,), {"groups": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield url, handler
 
 
 def _run_helm_test(url: str) -> subprocess.CompletedProcess[str]:

@@ -2,11 +2,9 @@
 monitoring objects, the NetworkPolicy and the helm test's prediction script."""
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from harness import VALUES, RenderError, assert_valid, find, find_all, render, tool, tool_env, validate_object
+from harness.loopback import QuietHandler, serve_http
 
 pytestmark = pytest.mark.render
 
@@ -519,7 +518,7 @@ def test_networkpolicy_never_renders_an_open_rule() -> None:
 
 # ------------------------------------------------------------------ the helm test's script
 
-class _FakeExecutor(http.server.BaseHTTPRequestHandler):
+class _FakeExecutor(QuietHandler):
     answers: list[tuple[int, str]] = []
     bodies: list[Obj] = []
 
@@ -531,21 +530,12 @@ class _FakeExecutor(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body.encode())
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture()
 def executor() -> Iterator[tuple[str, type[_FakeExecutor]]]:
     handler = type("Handler", (_FakeExecutor,), {"answers": [], "bodies": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield url, handler
 
 
 def _run_test_pod(scenario: str | None, base_url: str) -> subprocess.CompletedProcess[str]:
