@@ -77,10 +77,13 @@ def run(cmd: list[str], what: str, timeout: float = 3600) -> None:
         raise SystemExit(f"[demo] FAILED: {what}: `{' '.join(cmd)}` exited {proc.returncode}")
 
 
+ENGINE = {"started": False}   # whether this run started the Docker engine (then the cluster's `down` stops it)
+
+
 def docker_problem() -> str | None:
     """Why kind cannot run here, or None."""
     try:
-        dockerd.ensure()
+        ENGINE["started"] = dockerd.ensure() == "started"
     except dockerd.DockerError as err:
         return str(err)
     probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
@@ -99,6 +102,8 @@ def kind_demo(down: bool) -> int:
             say("all present: " + ", ".join(ks.APP_IMAGES[n] for n in DEMO_IMAGES))
     with Step("kind cluster msc (scripts/cluster up --provider kind; builds the node image if missing)"):
         kubeconfig = cluster_script.up("kind", "msc")
+        if ENGINE["started"]:   # the engine outlives this run with the cluster; `scripts/cluster down` stops both
+            cluster_script.provider_cluster("kind", "msc").write_state(dockerd_started=True)
         kubectl = ks.kubectl_for(kubeconfig, scratch("kubectl-cache"))
         for node in kubectl.json("get", "nodes")["items"]:
             labels = node["metadata"]["labels"]

@@ -400,7 +400,7 @@ class KindCluster:
         print(f"kind cluster {self.name!r}: {'running' if healthy else 'NOT healthy'}")
         print(f"  kubeconfig: {self.kubeconfig} (context {self.context})")
         print(f"  image:      {state.get('image', '?')}")
-        print(f"  docker:     {'started by `up`' if state.get('dockerd_started') else 'not started by `up`'}")
+        print(f"  docker:     {'started for this cluster' if state.get('dockerd_started') else 'not started for this cluster'}")
         for name, st in sorted(containers.items()):
             print(f"  node container {name:<28}{st}")
         if healthy:
@@ -436,12 +436,12 @@ class KindCluster:
                 others = run(["docker", "ps", "-q"], "list containers", check=False).stdout.split() \
                     if dockerd.engine_answers() else []
                 if others:
-                    log(f"[2/3] docker engine: started by `up` but {len(others)} other container(s) run; left running")
+                    log(f"[2/3] docker engine: started for this cluster but {len(others)} other container(s) run; left running")
                 else:
                     dockerd.stop()
-                    log("[2/3] docker engine: stopped (`up` had started it)")
+                    log("[2/3] docker engine: stopped (it was started for this cluster)")
             else:
-                log("[2/3] docker engine: left as it was (`up` did not start it)")
+                log("[2/3] docker engine: left as it was (not started for this cluster)")
             for path in (self.kubeconfig, self.config_file, self.state_file):
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.logs_dir, ignore_errors=True)
