@@ -80,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist = config.pluginmanager.hasplugin("xdist")   # its marker is unknown under -p no:xdist (scripts/bench)
     for item in items:
         tiers = [m.name for m in item.iter_markers() if m.name in TIERS]
         if not tiers:
@@ -87,7 +88,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for tier in tiers:
             if _reasons[tier]:
                 item.add_marker(pytest.mark.skip(reason=f"tier {tier} skipped: {_reasons[tier]}"))
-            if tier.startswith("cluster_"):
+            if xdist and tier.startswith("cluster_"):
                 # One cluster per tier: every test of a cluster tier runs in the same xdist worker.
                 item.add_marker(pytest.mark.xdist_group(tier))
 

@@ -1,7 +1,9 @@
 """ct lint (the real ct), helm lint --strict under both Helms, yamllint on every YAML we write."""
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,13 @@ def test_python_has_no_unused_or_undefined_names() -> None:
              if ".tools" not in p.parts]
     proc = _run([TOOLS / "venv" / "bin" / "python", "-m", "pyflakes", *files])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("plugin_args", [["-p", "no:xdist"], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_suite_collects_the_ways_the_scripts_run_it(plugin_args: list[str]) -> None:
+    """scripts/bench runs pytest with -p no:xdist, scripts/test in one process, developers with -n 2: the
+    tier hooks must work in each (a marker only xdist registers once broke scripts/bench)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *plugin_args],
+                          cwd=ROOT, capture_output=True, text=True, env=tool_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^\d{3,} tests collected", proc.stdout, re.M), proc.stdout[-3000:]
