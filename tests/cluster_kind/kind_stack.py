@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 import images as image_recipes  # noqa: E402  (scripts/lib/images.py: tags of the images we build)
 
-from harness.cluster import Kubectl  # noqa: E402
+from harness.cluster import Kubectl, wait_until  # noqa: E402
 
 Obj = dict[str, Any]
 
@@ -40,6 +40,7 @@ SELDON_MANAGED_BY = {"app.kubernetes.io/managed-by": "seldon-core"}   # what ml-
 PROMETHEUS_RELEASE = "prometheus"      # the `release` label our Prometheus selects (ml-monitoring prometheus.release)
 MONITORING_NAMESPACE = "monitoring"    # ml-monitoring's default tests.prometheusUrl: prometheus-operated.monitoring.svc
 PROMETHEUS_URL = f"http://prometheus-operated.{MONITORING_NAMESPACE}.svc:9090"
+FIELD_MANAGER = "msc-kind"               # server-side apply owner of what this tier applies
 SELDON_OPERATOR_IMAGES = ("seldonio/seldon-core-operator:1.17.1", "seldonio/seldon-core-executor:1.17.1")
 SELDON_OPERATOR_MISSING = ("Seldon Core operator/executor 1.17.1 cannot be built here: the Go module proxy refuses every "
                            "github.com/seldonio/seldon-core module, so no SeldonDeployment is reconciled (needs images "
@@ -195,9 +196,8 @@ def client_objects(namespace: str, part_of: str = "ml-serving-charts-kind") -> l
                                  "securityContext": RESTRICTED_CONTAINER}]}}]
 
 
-def apply(kubectl: Kubectl, objs: list[Obj], timeout: float = 120) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-kind", "-f", "-",
-            stdin=yaml.safe_dump_all(objs, sort_keys=False), timeout=timeout)
+def apply(kubectl: Kubectl, objs: list[Obj]) -> None:
+    kubectl.apply(objs, field_manager=FIELD_MANAGER)
 
 
 def deploy(kubectl: Kubectl, namespace: str, servers: Iterable[Server], with_client: bool = True,
@@ -432,7 +432,7 @@ def install_prometheus_stack(kubectl: Kubectl, namespace: str = MONITORING_NAMES
     t0 = time.monotonic()
     crds = sorted((module / "example" / "prometheus-operator-crd").glob("monitoring.coreos.com_*.yaml"))
     # kubectl reads the files itself: PyYAML cannot load some of them (enum values like `- =`)
-    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-kind",
+    kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
             *(a for crd in crds for a in ("-f", str(crd))), timeout=180)
     names = [f"customresourcedefinition/{c.name.split('_', 1)[1].removesuffix('.yaml')}.monitoring.coreos.com"
              for c in crds]
@@ -448,13 +448,13 @@ def install_prometheus_stack(kubectl: Kubectl, namespace: str = MONITORING_NAMES
     say(f"prometheus-operator ({APP_IMAGES['prometheus-operator']}) ready in {namespace} ({times['operator']:.1f}s)")
     t0 = time.monotonic()
     apply(kubectl, prometheus_objects(module, namespace))
-    deadline = time.monotonic() + timeout
-    while not kubectl("get", "statefulset", "prometheus-prometheus", "-n", namespace, check=False).returncode == 0:
-        if time.monotonic() > deadline:
-            raise AssertionError("the operator made no StatefulSet prometheus-prometheus:\n"
-                                 + kubectl("logs", "deployment/prometheus-operator", "-n", namespace, "--tail=30",
-                                           check=False).stdout)
-        time.sleep(2)
+    try:
+        wait_until(lambda: kubectl("get", "statefulset", "prometheus-prometheus", "-n", namespace,
+                                   check=False).returncode == 0, timeout, "StatefulSet prometheus-prometheus", interval=2)
+    except TimeoutError as err:
+        raise AssertionError("the operator made no StatefulSet prometheus-prometheus:\n"
+                             + kubectl("logs", "deployment/prometheus-operator", "-n", namespace, "--tail=30",
+                                       check=False).stdout) from err
     rollout(kubectl, namespace, "statefulset/prometheus-prometheus", timeout)
     times["prometheus"] = time.monotonic() - t0
     say(f"Prometheus ({APP_IMAGES['prometheus']}) ready: {PROMETHEUS_URL} ({times['prometheus']:.1f}s)")

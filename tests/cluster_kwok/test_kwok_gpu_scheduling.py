@@ -40,7 +40,7 @@ def model_deployment(name: str, namespace: str, replicas: int, pool: str, gpus: 
 
 
 def apply(kwok: KwokCluster, obj: dict) -> None:
-    kwok.kubectl("apply", "--server-side", "--field-manager=msc-tests", "-f", "-", stdin=yaml.safe_dump(obj))
+    kwok.kubectl.apply([obj], force_conflicts=False)
 
 
 def bound_pools(kwok: KwokCluster, namespace: str, selector: dict[str, str]) -> dict[str, str]:

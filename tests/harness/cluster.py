@@ -67,14 +67,20 @@ class Kubectl:
     def json(self, *args: str, stdin: str | None = None) -> Any:
         return json.loads(self(*args, "-o", "json", stdin=stdin).stdout)
 
+    def apply(self, objs: list[Obj], field_manager: str = "msc-tests", force_conflicts: bool = True,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Server-side apply (idempotent); force_conflicts takes over fields another manager owns."""
+        return self("apply", "--server-side", *(["--force-conflicts"] if force_conflicts else []),
+                    f"--field-manager={field_manager}", "-f", "-", stdin=yaml.safe_dump_all(objs, sort_keys=False),
+                    timeout=timeout)
+
 
 def apply_crds(kubectl: Kubectl, files: Iterable[Path] | None = None, timeout: float = 60) -> list[str]:
     """Server-side apply every CRD the suite knows (harness.validate.crd_files()) as fetched or written, and
     wait until each is Established; returns their names."""
     docs = [doc for path in (files if files is not None else crd_files())
             for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "CustomResourceDefinition"]
-    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-tests", "-f", "-",
-            stdin=yaml.safe_dump_all(docs, sort_keys=False), timeout=timeout)
+    kubectl.apply(docs, timeout=timeout)
     names = [d["metadata"]["name"] for d in docs]
     kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s",
             *[f"customresourcedefinition/{n}" for n in names], timeout=timeout + 10)
