@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def tier_unavailable(tier: str) -> str | None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Charts render with their CRDs in place (scripts/place-crds; the files are never committed)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "place-crds")], capture_output=True, text=True)
+    proc = subprocess.run([str(ROOT / "scripts" / "place-crds")], capture_output=True, text=True)
     if proc.returncode != 0:
         raise pytest.UsageError(f"scripts/place-crds failed:\n{proc.stdout}{proc.stderr}")
 
@@ -68,6 +67,8 @@ def signed_repo(signing_key: SigningKey, tmp_path_factory: pytest.TempPathFactor
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-snapshots", action="store_true", help="rewrite golden render snapshots")
+    parser.addoption("--update-docs", action="store_true",
+                     help="rewrite each chart's README parameter tables and values.schema.json descriptions from its @param lines")
 
 
 _reasons: dict[str, str | None] = {}

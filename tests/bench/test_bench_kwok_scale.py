@@ -6,9 +6,9 @@ peak RSS of each control-plane process; asserts only that every pod was bound (n
 Run: .tools/venv/bin/python -m pytest -m bench -s tests/bench/test_bench_kwok_scale.py"""
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,12 +18,14 @@ import pykube
 import pytest
 import requests
 import yaml
+from msc import clusters
+from msc.clusters.contract import POOL_LABEL
+from msc.clusters.kwok import KwokCluster as KwokControlPlane
+from msc.proc import pid_alive
 
-from harness import ROOT, VALUES, find, render
+from harness import VALUES, find, render
 from harness.cluster import Helm, Kubectl, deployment_for, one_cluster_creation_at_a_time, wait_until
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import cluster as cluster_script  # noqa: E402  (scripts/cluster.py)
 
 pytestmark = [pytest.mark.bench, pytest.mark.cluster_kwok,
               pytest.mark.skipif(not os.environ.get("MSC_SCALE_BENCH"),
@@ -108,11 +110,11 @@ class BindingWatch(threading.Thread):
 def bench_cluster() -> Iterator[Path]:
     try:
         with one_cluster_creation_at_a_time():
-            kubeconfig = cluster_script.up("kwok", CLUSTER, apply_nodes=False, disable_qps_limits=True)
+            kubeconfig = clusters.up("kwok", CLUSTER, apply_nodes=False, disable_qps_limits=True)
         yield kubeconfig
     finally:
         if os.environ.get("MSC_KEEP_CLUSTER") != "1":
-            cluster_script.down("kwok", CLUSTER)
+            clusters.down("kwok", CLUSTER)
 
 
 def _pool_values() -> dict[str, Any]:
@@ -150,9 +152,9 @@ def _ready_nodes(api: pykube.HTTPClient) -> int:
 
 def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    kubectl = Kubectl(bench_cluster, cluster_script.KwokCluster(CLUSTER).kubectl_cache)
+    kubectl = Kubectl(bench_cluster, KwokControlPlane(CLUSTER).kubectl_cache)
     api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(bench_cluster)), timeout=60)  # lists of 5,000 pods
-    sampler = RssSampler(cluster_script.KwokCluster(CLUSTER).pids())
+    sampler = RssSampler(KwokControlPlane(CLUSTER).pids())
     sampler.start()
     report: list[str] = []
 
@@ -174,14 +176,13 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
                          total_pods)
     watch.start()
     kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(deployments))
-    cluster = cluster_script.KwokCluster(CLUSTER)
+    cluster = KwokControlPlane(CLUSTER)
 
     def exited() -> list[str]:
-        return [c for c, pid in cluster.pids().items() if not cluster_script.pid_alive(pid)]
+        return [c for c, pid in cluster.pids().items() if not pid_alive(pid)]
     try:
-        deadline = time.monotonic() + BIND_TIMEOUT
-        while not watch.done.wait(5) and time.monotonic() < deadline and not exited():
-            pass
+        with contextlib.suppress(TimeoutError):   # reported below as the pods that did not get bound
+            wait_until(lambda: watch.done.wait(5) or exited(), BIND_TIMEOUT, "every pod bound", interval=0)
         all_bound = watch.done.is_set()
         watch.stop.set()
         if all_bound:
@@ -197,7 +198,7 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
                           f"logs in {cluster.workdir / 'logs'} (kept with MSC_KEEP_CLUSTER=1)")
         assert all_bound, report[-1]
         # Where they went: every pod on its own pool, none of the GPU servers on CPU nodes.
-        pools = {n.name: n.labels.get(cluster_script.POOL_LABEL) for n in pykube.Node.objects(api)}
+        pools = {n.name: n.labels.get(POOL_LABEL) for n in pykube.Node.objects(api)}
         for name, (_, pool, replicas) in MODELS.items():
             placed = [pools[p.obj["spec"]["nodeName"]] for p in
                       pykube.Pod.objects(api, namespace=NAMESPACE).filter(selector={"app.kubernetes.io/name": name})]

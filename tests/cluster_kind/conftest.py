@@ -1,6 +1,6 @@
 """The cluster_kind tier's cluster: the kind cluster `msc` of scripts/cluster (control plane, CPU worker
 msc-worker, GPU-pool worker msc-worker2 tainted nvidia.com/gpu:NoSchedule advertising nvidia.com/gpu: 2),
-brought up once per session (a running one is reused), with every local image we build loaded into it
+brought up once per session (msc.clusters) (a running one is reused), with every local image we build loaded into it
 (`kind load docker-image`; kind skips images the nodes already have).
 
 At the end the cluster is deleted if this session created it, unless MSC_KEEP_CLUSTER=1; a cluster that
@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import time
 from typing import Callable, Iterator
 
 import pytest
 
-from harness import ROOT
 from harness.cluster import TEST_NAMESPACE_LABEL, Helm, sweep_test_namespaces
-import kind_stack as ks
+from msc import clusters
+from msc import stack as ks
+from msc.clusters.contract import POOL_LABEL
+from msc.kube import Kubectl
 from kind_support import KindEnv, Models, Monitoring
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import cluster as cluster_script  # noqa: E402  (scripts/cluster.py: up/down of the kind provider)
 
 CLUSTER_NAME = "msc"
 KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
@@ -40,21 +39,19 @@ def _timed(key: str, start: float) -> float:
 
 @pytest.fixture(scope="session")
 def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KindEnv]:
-    kind_cluster = cluster_script.provider_cluster("kind", CLUSTER_NAME)
+    kind_cluster = clusters.cluster("kind", CLUSTER_NAME)
     was_running = kind_cluster.exists() and kind_cluster.running()
     t0 = time.monotonic()
-    kubeconfig = cluster_script.up("kind", CLUSTER_NAME)
+    kubeconfig = kind_cluster.up()
     _timed(f"cluster up ({'warm: reused' if was_running else 'cold: created'})", t0)
     try:
-        kubectl = ks.kubectl_for(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
+        kubectl = Kubectl(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
         sweep_test_namespaces(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig), NAMESPACE_MARK)
         missing = ks.missing_images(ks.APP_IMAGES)
         present = [ref for key, ref in ks.APP_IMAGES.items() if key not in missing]
         present += [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
-        t0 = time.monotonic()
-        ks.kind_load(CLUSTER_NAME, present)
-        _timed(f"kind load ({len(present)} images)", t0)
-        nodes = {n["metadata"]["name"]: n["metadata"]["labels"].get(cluster_script.POOL_LABEL, "control-plane")
+        TIMINGS[f"kind load ({len(present)} images)"] = round(kind_cluster.load(present), 1)
+        nodes = {n["metadata"]["name"]: n["metadata"]["labels"].get(POOL_LABEL, "control-plane")
                  for n in kubectl.json("get", "nodes")["items"]}
         yield KindEnv(CLUSTER_NAME, kubeconfig, kubectl, secrets.token_hex(2), nodes, missing)
     finally:
@@ -62,7 +59,7 @@ def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
             TIMINGS["cluster down"] = "kept (" + ("MSC_KEEP_CLUSTER=1" if KEEP else "it was running before the session") + ")"
         else:
             t0 = time.monotonic()
-            cluster_script.down("kind", CLUSTER_NAME)
+            kind_cluster.down()
             _timed("cluster down", t0)
         cache = getattr(pytestconfig, "cache", None)   # absent with -p no:cacheprovider
         if cache is not None:   # xdist: the controller prints what the worker measured
@@ -102,7 +99,7 @@ def make_namespace(kind: KindEnv) -> Iterator[Callable[..., str]]:
 @pytest.fixture(scope="session")
 def models(kind: KindEnv, make_namespace: Callable[..., str]) -> Models:
     """Every model server whose image exists, as plain pods in a restricted namespace, plus the client pod.
-    Not SeldonDeployments (see kind_stack): the images and the cluster network, not the operator."""
+    Not SeldonDeployments (see msc.stack): the images and the cluster network, not the operator."""
     kind.require("helm-test-client")
     namespace = make_namespace("kind-models")
     servers = {n: s for n, s in ks.SERVERS.items() if s.image not in kind.missing}

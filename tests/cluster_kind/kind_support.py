@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import Kubectl
-import kind_stack as ks
+from msc import stack as ks
+from msc.kube import Kubectl
 
-GPU_POOL = "gpu-l4"   # kind's GPU worker carries ml-serving-charts.io/pool=gpu-l4 (scripts/lib/kind_cluster.py)
+GPU_POOL = "gpu-l4"   # kind's GPU worker carries ml-serving-charts.io/pool=gpu-l4 (msc.clusters.kind)
 
 
 @dataclass

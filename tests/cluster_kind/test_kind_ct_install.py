@@ -7,7 +7,7 @@ What differs from a CI run on a cloud cluster, on purpose and per chart:
 - scenarios that set `provider: simulated` (fake kwok Nodes) are left out of both revisions: on a real
   cluster their Node objects would attract pods that nothing runs (the cluster_kwok tier installs them);
 - gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets
-  kind_stack.BUSYBOX_STANDIN (ml-serving-charts/netbase, a local Debian image with sh and grep) through --helm-extra-set-args;
+  msc.stack.BUSYBOX_STANDIN (ml-serving-charts/netbase, a local Debian image with sh and grep) through --helm-extra-set-args;
   its NVIDIA device plugin and DCGM exporter are turned off: their nvcr.io images cannot be pulled, and kind's
   GPU worker carries nvidia.com/gpu.present=true, so their DaemonSets would get a pod there that never starts
   (ci/kind-values.yaml expects no node with that label); its cluster-scoped names get a `ct-` prefix, so
@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import kind_stack as ks
+from msc import clusters
+from msc import stack as ks
 from harness import ROOT, tool, tool_env
 from kind_support import KindEnv
 
@@ -144,7 +145,7 @@ def scenario_count(repo: Path, chart: str) -> int:
 
 def test_ct_install_gpu_node_pool(kind: KindEnv, ct_repo: Path) -> None:
     args = gpu_node_pool_on_kind(ct_repo)
-    ks.kind_load(kind.name, [ks.BUSYBOX_STANDIN])
+    clusters.cluster("kind", kind.name).load([ks.BUSYBOX_STANDIN])
     check_ct(ct_install(ct_repo, kind, "gpu-node-pool", args), scenario_count(ct_repo, "gpu-node-pool"))
 
 
@@ -157,7 +158,7 @@ def test_ct_install_ml_platform(kind: KindEnv, ct_repo: Path, prometheus_stack: 
     cluster's platform release keeps its own); the Seldon operator part only where its images exist."""
     args = [*gpu_node_pool_on_kind(ct_repo, under="gpu-node-pool"), *ml_monitoring_on_kind(under="ml-monitoring"),
             "--set=modelNamespaces[0].name=ct-models"]
-    ks.kind_load(kind.name, [ks.BUSYBOX_STANDIN])
+    clusters.cluster("kind", kind.name).load([ks.BUSYBOX_STANDIN])
     if not ks.seldon_operator_available():
         args.append("--set=install.seldonOperator=false")   # SELDON_OPERATOR_MISSING; the rest installs and tests
     check_ct(ct_install(ct_repo, kind, "ml-platform", args), scenario_count(ct_repo, "ml-platform"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import kind_stack as ks
+from msc import stack as ks
 from harness.cluster import Helm, wait_until
 from kind_support import KindEnv, Models, Monitoring
 

@@ -1,16 +1,16 @@
 """Real predictions from our model images running as pods on the kind cluster.
 
-The pods are plain Deployments + Services made by the test (kind_stack.SERVERS), labelled as Seldon's
+The pods are plain Deployments + Services made by the test (msc.stack.SERVERS), labelled as Seldon's
 operator labels its pods (app.kubernetes.io/managed-by: seldon-core, container port `metrics`), in a
 namespace that enforces the restricted Pod Security Standard. Every call goes from the client pod through
 cluster DNS and the pod network. These tests exercise the model images and the cluster network, NOT the
-Seldon operator's graph routing: no operator runs here (kind_stack.SELDON_OPERATOR_MISSING); where a graph
+Seldon operator's graph routing: no operator runs here (msc.stack.SELDON_OPERATOR_MISSING); where a graph
 is involved (transformer -> model, combiner over two models) the test client plays the executor's part."""
 from __future__ import annotations
 
 import pytest
 
-import kind_stack as ks
+from msc import stack as ks
 from kind_support import GPU_POOL, KindEnv, Models
 
 pytestmark = pytest.mark.cluster_kind
@@ -82,10 +82,11 @@ def test_transformer_then_model_pod_to_pod(kind: KindEnv, models: Models) -> Non
     records = [{f: round(v * 10, 3) for f, v in zip(ks.FEATURES, row)} for row, _ in ks.IRIS_ROWS]
     res = ks.call(kind.kubectl, ns, [
         {"name": "transform", "url": ks.SERVERS["iris-transformer"].url(ns, "/transform-input"),
-         "body": {"jsonData": records}},
-        {"name": "predict", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"),
-         "body": {"data": "$transform.data"}}])
+         "body": {"jsonData": records}}])
     transformed = ks.ok(res["transform"], "transformer")
+    res |= ks.call(kind.kubectl, ns, [
+        {"name": "predict", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"),
+         "body": {"data": transformed["data"]}}])
     assert transformed["meta"]["tags"]["iris-transformer.input-unit"] == "mm"
     assert transformed["meta"]["tags"]["iris-transformer.rows"] == 3
     cm = ks.seldon_rows(transformed)
@@ -106,11 +107,12 @@ def test_combiner_averages_two_model_pods(kind: KindEnv, models: Models) -> None
                           "ndarray": [list(reversed(row)) for row, _ in ks.IRIS_ROWS]}}
     res = ks.call(kind.kubectl, ns, [
         {"name": "a", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"), "body": ks.seldon_request()},
-        {"name": "b", "url": ks.SERVERS["iris-b"].url(ns, "/api/v1.0/predictions"), "body": reordered},
+        {"name": "b", "url": ks.SERVERS["iris-b"].url(ns, "/api/v1.0/predictions"), "body": reordered}])
+    answers = [ks.ok(res["a"], "model a"), ks.ok(res["b"], "model b")]
+    a, b = (ks.seldon_rows(m) for m in answers)
+    combined = ks.ok(ks.call(kind.kubectl, ns, [
         {"name": "combined", "url": ks.SERVERS["iris-combiner"].url(ns, "/aggregate"),
-         "body": {"seldonMessages": ["$a", "$b"]}}])
-    a, b = ks.seldon_rows(ks.ok(res["a"], "model a")), ks.seldon_rows(ks.ok(res["b"], "model b"))
-    combined = ks.ok(res["combined"], "combiner")
+         "body": {"seldonMessages": answers}}])["combined"], "combiner")
     assert combined["meta"]["tags"]["iris-combiner.members"] == 2
     assert combined["data"]["names"] == ks.CLASSES
     rows = ks.seldon_rows(combined)

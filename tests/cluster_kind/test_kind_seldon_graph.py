@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-import kind_stack as ks
+from msc import stack as ks
 from harness import VALUES
 from harness.cluster import Helm
 from kind_support import KindEnv

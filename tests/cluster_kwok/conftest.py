@@ -1,6 +1,6 @@
 """The cluster_kwok tier's cluster: one real control plane per session (kube-apiserver, etcd,
 controller-manager and scheduler from .tools/bin, kwok faking the nodes' kubelets), started by
-scripts/cluster.py with no nodes. Every CRD the suite knows is applied first, then the fake GPU nodes come
+msc.clusters with no nodes. Every CRD the suite knows is applied first, then the fake GPU nodes come
 from our own chart: `helm install` of gpu-node-pool with values/gpu-node-pool/simulated.yaml (a CPU pool,
 gpu-a100: 2 nodes x 4 A100, gpu-l4: 2 nodes x 2 L4, one L4 headroom placeholder).
 
@@ -22,7 +22,10 @@ from pytest_helm_charts.utils import wait_for_objects_condition
 from harness import VALUES
 from harness.cluster import (TEST_NAMESPACE_LABEL, Helm, Kubectl, apply_crds, one_cluster_creation_at_a_time,
                              sweep_test_namespaces)
-from kwok_support import POOL_LABEL, KwokCluster, cluster_script
+from msc import clusters
+from msc.clusters.kwok import KwokCluster as KwokControlPlane
+
+from kwok_support import POOL_LABEL, KwokEnv
 
 # Not the default "msc": a developer's own cluster is never touched. One cluster per xdist worker: the tier
 # is meant to run in one worker (tests/conftest.py groups it), and two workers must never share one.
@@ -38,12 +41,12 @@ def _node_ready(node: pykube.Node) -> bool:
 
 
 @pytest.fixture(scope="session")
-def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
+def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokEnv]:
     ready = False
     try:
         with one_cluster_creation_at_a_time():
-            kubeconfig = cluster_script.up("kwok", CLUSTER_NAME, apply_nodes=False)
-        kubectl = Kubectl(kubeconfig, cluster_script.KwokCluster(CLUSTER_NAME).kubectl_cache)
+            kubeconfig = clusters.up("kwok", CLUSTER_NAME, apply_nodes=False)
+        kubectl = Kubectl(kubeconfig, KwokControlPlane(CLUSTER_NAME).kubectl_cache)
         helm = Helm("helm4", tmp_path_factory.mktemp("helm-pools"), kubeconfig)
         sweep_test_namespaces(kubectl, helm, NAMESPACE_MARK)
         crds = apply_crds(kubectl)
@@ -57,29 +60,29 @@ def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokCluster]:
         for node in nodes:
             by_pool.setdefault(node["metadata"]["labels"][POOL_LABEL], []).append(node["metadata"]["name"])
         ready = True
-        yield KwokCluster(kubeconfig, kubectl, api, crds, by_pool, secrets.token_hex(2), CLUSTER_NAME)
+        yield KwokEnv(kubeconfig, kubectl, api, crds, by_pool, secrets.token_hex(2), CLUSTER_NAME)
     finally:
         if not (KEEP and ready):   # a cluster that never got ready is not worth keeping
-            cluster_script.down("kwok", CLUSTER_NAME)
+            clusters.down("kwok", CLUSTER_NAME)
 
 
 @pytest.fixture(autouse=True)
-def control_plane_alive(kwok: KwokCluster) -> None:
+def control_plane_alive(kwok: KwokEnv) -> None:
     """Fail at once, saying why, when a control-plane process is gone (rather than time out in every test)."""
     exited = kwok.exited_components()
     if exited:
-        pytest.fail(f"kwok control plane: {', '.join(exited)} exited; see {cluster_script.KwokCluster(kwok.name).workdir}"
+        pytest.fail(f"kwok control plane: {', '.join(exited)} exited; see {KwokControlPlane(kwok.name).workdir}"
                     "/logs")
 
 
 @pytest.fixture(scope="session")
-def kube_config(kwok: KwokCluster) -> str:
+def kube_config(kwok: KwokEnv) -> str:
     """pytest-helm-charts' kube_config, pointed at the kwok cluster (so its kube_cluster fixture works)."""
     return str(kwok.kubeconfig)
 
 
 @pytest.fixture(scope="session")
-def helms(kwok: KwokCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Helm]:
+def helms(kwok: KwokEnv, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Helm]:
     """Helm 4 and Helm 3, each with its own isolated HELM_* home."""
     return {name: Helm(name, tmp_path_factory.mktemp(f"home-{name}"), kwok.kubeconfig) for name in ("helm4", "helm3")}
 
@@ -95,7 +98,7 @@ _serial = itertools.count()
 
 
 @pytest.fixture
-def namespace(kwok: KwokCluster) -> Iterator[NamespaceFactory]:
+def namespace(kwok: KwokEnv) -> Iterator[NamespaceFactory]:
     """Make namespaces for one test: namespace(base, labels={...}) -> unique name. They are deleted after
     the test without waiting (the namespace controller finishes in the background)."""
     made: list[str] = []
@@ -115,7 +118,7 @@ def namespace(kwok: KwokCluster) -> Iterator[NamespaceFactory]:
 
 
 @pytest.fixture(scope="session")
-def ensure_namespace(kwok: KwokCluster) -> Callable[[str], None]:
+def ensure_namespace(kwok: KwokEnv) -> Callable[[str], None]:
     """A namespace with a fixed name that a scenario expects to exist (kept for the session; swept with the
     test namespaces when the cluster is kept)."""
     def ensure(name: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -12,16 +11,17 @@ from typing import Any, Callable
 import pykube
 import yaml
 
-from harness import CHARTS, ROOT, find_all, pod_specs
+from harness import CHARTS, find_all, pod_specs
 from harness.admission import NodeModel, admission_problems
 from harness.cluster import Helm, Kubectl, key_of, lost_fields, wait_until
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import cluster as cluster_script  # noqa: E402  (scripts/cluster.py: the kwok cluster and the pool contract)
+from msc.clusters import contract
+from msc.clusters.kwok import KwokCluster as KwokControlPlane
+from msc.proc import pid_alive
 
 Obj = dict[str, Any]
-POOL_LABEL = cluster_script.POOL_LABEL
-GPU = cluster_script.GPU_RESOURCE
+POOL_LABEL = contract.POOL_LABEL
+GPU = contract.GPU_RESOURCE
 WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 # Node agents that cannot run restricted say so on their owner (tests/render/test_render_scenarios.py).
 EXEMPT_ANNOTATION = "ml-serving-charts.io/pod-security"
@@ -30,19 +30,18 @@ SELDON_OPERATOR_MISSING = ("Seldon operator 1.17.1 image/binary unavailable: git
 
 
 @dataclass
-class KwokCluster:
+class KwokEnv:
     kubeconfig: Path
     kubectl: Kubectl
     api: pykube.HTTPClient
     crds: list[str]
     nodes: dict[str, list[str]]          # pool -> node names, as the gpu-node-pool release made them
     token: str                           # makes this session's namespace names unique
-    name: str                            # the kwok cluster's name (scripts/cluster.py)
+    name: str                            # the kwok cluster's name (msc.clusters.kwok)
 
     def exited_components(self) -> list[str]:
         """Control-plane processes that are gone (kwokctl's binary runtime restarts none of them)."""
-        cluster = cluster_script.KwokCluster(self.name)
-        return [c for c, pid in cluster.pids().items() if not cluster_script.pid_alive(pid)]
+        return [c for c, pid in KwokControlPlane(self.name).pids().items() if not pid_alive(pid)]
 
     def pool_of(self, node: str) -> str:
         return next((pool for pool, names in self.nodes.items() if node in names), "")
@@ -169,10 +168,6 @@ def is_exempt(owner: Obj) -> bool:
 def fits_some_node(spec: Obj, nodes: list[NodeModel]) -> bool:
     """The scheduler could place the pod on an empty node of the cluster (selectors, affinity, taints, size)."""
     return any(not admission_problems(spec, node) for node in nodes)
-
-
-def all_pods_fit(objs: list[Obj], nodes: list[NodeModel]) -> bool:
-    return all(fits_some_node(spec, nodes) for owner, spec in pod_specs(objs) if owner["kind"] in WORKLOAD_KINDS)
 
 
 def selector_of(owner: Obj) -> dict[str, str]:

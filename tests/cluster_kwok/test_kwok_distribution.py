@@ -15,7 +15,7 @@ import yaml
 from harness import CHARTS
 from harness.cluster import Helm
 from harness.distribution import SigningKey, helm_run, oci_registry, serve_directory
-from kwok_support import KwokCluster, assert_release_stored, cluster_scoped_kinds, coexistence_values
+from kwok_support import KwokEnv, assert_release_stored, cluster_scoped_kinds, coexistence_values
 
 pytestmark = pytest.mark.cluster_kwok
 
@@ -48,7 +48,7 @@ def oci(signed_repo: Path, charts: dict[str, str], tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="module")
-def scoped(kwok: KwokCluster) -> set[str]:
+def scoped(kwok: KwokEnv) -> set[str]:
     return cluster_scoped_kinds(kwok.kubectl)
 
 
@@ -58,7 +58,7 @@ def _charts() -> list[str]:
                   if yaml.safe_load(p.read_text()).get("type") != "library")
 
 
-def _install_checked(kwok: KwokCluster, helm: Helm, release: str, ref: str, chart: str, ns: str, scoped: set[str],
+def _install_checked(kwok: KwokEnv, helm: Helm, release: str, ref: str, chart: str, ns: str, scoped: set[str],
                      extra: list[str]) -> None:
     helm.install(release, ref, ns, values=coexistence_values(chart, None, release), extra=extra)
     try:
@@ -74,7 +74,7 @@ def test_index_lists_every_application_chart(charts: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("chart", _charts())
-def test_install_verified_from_http_repository(kwok: KwokCluster, helm: str, helm_cli: Helm, http_repo: str,
+def test_install_verified_from_http_repository(kwok: KwokEnv, helm: str, helm_cli: Helm, http_repo: str,
                                                signing_key: SigningKey, charts: dict[str, str], scoped: set[str],
                                                namespace: Callable[..., str], chart: str) -> None:
     added = helm_cli.run("repo", "add", "msc", http_repo, "--force-update")
@@ -85,7 +85,7 @@ def test_install_verified_from_http_repository(kwok: KwokCluster, helm: str, hel
 
 
 @pytest.mark.parametrize("chart", _charts())
-def test_install_from_oci_by_version_and_digest(kwok: KwokCluster, helm: str, helm_cli: Helm, oci: tuple[str, dict],
+def test_install_from_oci_by_version_and_digest(kwok: KwokEnv, helm: str, helm_cli: Helm, oci: tuple[str, dict],
                                                 signing_key: SigningKey, charts: dict[str, str], scoped: set[str],
                                                 namespace: Callable[..., str], chart: str) -> None:
     registry, digests = oci

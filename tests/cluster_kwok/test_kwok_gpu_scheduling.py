@@ -15,7 +15,7 @@ from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
 from harness import VALUES, find, render
 from harness.cluster import Helm, deployment_for, wait_until
-from kwok_support import GPU, KwokCluster, events, pod_ready, pods
+from kwok_support import GPU, KwokEnv, events, pod_ready, pods
 
 pytestmark = pytest.mark.cluster_kwok
 
@@ -39,16 +39,16 @@ def model_deployment(name: str, namespace: str, replicas: int, pool: str, gpus: 
     return deployment_for(name, namespace, component["spec"], replicas, component["metadata"]["labels"])
 
 
-def apply(kwok: KwokCluster, obj: dict) -> None:
+def apply(kwok: KwokEnv, obj: dict) -> None:
     kwok.kubectl.apply([obj], force_conflicts=False)
 
 
-def bound_pools(kwok: KwokCluster, namespace: str, selector: dict[str, str]) -> dict[str, str]:
+def bound_pools(kwok: KwokEnv, namespace: str, selector: dict[str, str]) -> dict[str, str]:
     """pod -> pool of the node it is bound to."""
     return {p.name: kwok.pool_of(p.obj["spec"]["nodeName"]) for p in pods(kwok.api, namespace, selector)}
 
 
-def gpus_in_use(kwok: KwokCluster, pool: str) -> int:
+def gpus_in_use(kwok: KwokEnv, pool: str) -> int:
     """GPUs requested by the live pods bound to the pool's nodes."""
     nodes = set(kwok.nodes[pool])
     total = 0
@@ -60,7 +60,7 @@ def gpus_in_use(kwok: KwokCluster, pool: str) -> int:
     return total
 
 
-def test_gpu_pods_land_only_on_their_pool(kwok: KwokCluster, helms: dict[str, Helm], models: str) -> None:
+def test_gpu_pods_land_only_on_their_pool(kwok: KwokEnv, helms: dict[str, Helm], models: str) -> None:
     helm = helms["helm4"]
     releases = {"probe-a100": {"gpu": {"count": 2, "pool": {"name": "gpu-a100"}}},
                 "probe-l4": {"gpu": {"count": 1, "pool": {"name": "gpu-l4"}}},
@@ -82,7 +82,7 @@ def test_gpu_pods_land_only_on_their_pool(kwok: KwokCluster, helms: dict[str, He
         helm.uninstall(release, models, wait=False)
 
 
-def test_more_gpus_than_a_node_has_stays_pending(kwok: KwokCluster, helms: dict[str, Helm], models: str) -> None:
+def test_more_gpus_than_a_node_has_stays_pending(kwok: KwokEnv, helms: dict[str, Helm], models: str) -> None:
     """Five GPUs on a pool whose nodes have four (A100) or two (L4): Pending, and the scheduler says why."""
     helm = helms["helm4"]
     for pool in ("gpu-a100", "gpu-l4"):
@@ -99,7 +99,7 @@ def test_more_gpus_than_a_node_has_stays_pending(kwok: KwokCluster, helms: dict[
         helm.uninstall(f"greedy-{pool}", models, wait=False)
 
 
-def test_model_pod_preempts_the_headroom_placeholder(kwok: KwokCluster, models: str) -> None:
+def test_model_pod_preempts_the_headroom_placeholder(kwok: KwokEnv, models: str) -> None:
     """gpu-l4 holds 4 L4s; the pools release keeps one warm with a placeholder at negative priority
     (ml-headroom, preemptionPolicy Never). Four one-L4 model pods at the chart's ml-inference priority
     fill the pool: the scheduler preempts the placeholder for the fourth; the placeholder's replacement

@@ -20,7 +20,7 @@ from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from harness import CHARTS, all_scenarios, find, render
 from harness.admission import NodeModel
 from harness.cluster import Helm, rfc1123, wait_until
-from kwok_support import (KwokCluster, assert_release_stored, cluster_script, cluster_scoped_kinds, coexistence_values,
+from kwok_support import (KwokEnv, assert_release_stored, contract, cluster_scoped_kinds, coexistence_values,
                           dry_run_pods, fits_some_node, is_exempt, pods, selector_of, unmanaged_pods, workloads)
 
 pytestmark = pytest.mark.cluster_kwok
@@ -34,7 +34,7 @@ PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 
 
 @pytest.fixture(scope="module")
-def cluster_scoped(kwok: KwokCluster) -> set[str]:
+def cluster_scoped(kwok: KwokEnv) -> set[str]:
     return cluster_scoped_kinds(kwok.kubectl)
 
 
@@ -42,7 +42,7 @@ def _pod_spec(owner: dict) -> dict:
     return owner["spec"]["template"]["spec"]
 
 
-def _check_workload(kwok: KwokCluster, owner: dict, namespace: str, restricted: bool, nodes: list[NodeModel]) -> None:
+def _check_workload(kwok: KwokEnv, owner: dict, namespace: str, restricted: bool, nodes: list[NodeModel]) -> None:
     name, kind = owner["metadata"]["name"], owner["kind"]
     if restricted and is_exempt(owner):
         # A node agent that declares itself privileged: its pods are refused here (and run under Helm 3).
@@ -70,7 +70,7 @@ def _check_workload(kwok: KwokCluster, owner: dict, namespace: str, restricted: 
 
 
 @pytest.mark.parametrize(("helm", "chart", "scenario", "values_file"), CASES, ids=IDS)
-def test_scenario_installs_and_runs(kwok: KwokCluster, helm: str, helm_cli: Helm, namespace, ensure_namespace,
+def test_scenario_installs_and_runs(kwok: KwokEnv, helm: str, helm_cli: Helm, namespace, ensure_namespace,
                                     restricted_labels: dict,
                                     cluster_scoped: set[str], chart: str, scenario: str, values_file: Path) -> None:
     restricted = helm == "helm4"
@@ -102,7 +102,7 @@ def test_scenario_installs_and_runs(kwok: KwokCluster, helm: str, helm_cli: Helm
         helm_cli.uninstall(release, ns, wait=False, check=False)  # also after a failed install
 
 
-def test_crds_accepted_by_the_server(kwok: KwokCluster, kube_cluster: Cluster) -> None:
+def test_crds_accepted_by_the_server(kwok: KwokEnv, kube_cluster: Cluster) -> None:
     """The session applied every CRD of harness.validate.crd_files() as fetched (upstream) or written (ours);
     each is Established and served.
     (Through pytest-helm-charts' kube_cluster, which the kube_config override points at the kwok cluster.)"""
@@ -115,7 +115,7 @@ def test_crds_accepted_by_the_server(kwok: KwokCluster, kube_cluster: Cluster) -
     assert set(kwok.crds) <= set(served)
 
 
-def test_operator_crd_template_accepted(kwok: KwokCluster) -> None:
+def test_operator_crd_template_accepted(kwok: KwokEnv) -> None:
     """seldon-operator's own CRD template (crd.install=true, off in the installs above because the session
     applied the CRD) is accepted by the server: a server-side dry run over the applied one."""
     if not (CHARTS / "seldon-operator").exists():
@@ -126,10 +126,10 @@ def test_operator_crd_template_accepted(kwok: KwokCluster) -> None:
     assert yaml.safe_load(proc.stdout)["spec"]["names"]["kind"] == "SeldonDeployment"
 
 
-def test_nodes_from_the_chart_match_the_script_pools(kwok: KwokCluster, kube_cluster: Cluster) -> None:
-    """The fake nodes the gpu-node-pool release made agree with scripts/cluster.py's pools (the one pool
+def test_nodes_from_the_chart_match_the_script_pools(kwok: KwokEnv, kube_cluster: Cluster) -> None:
+    """The fake nodes the gpu-node-pool release made agree with msc.clusters.contract's pools (the one pool
     contract on the Python side): names, pool label, GPU labels, capacity and the GPU taint."""
-    expected = {n["metadata"]["name"]: n for n in cluster_script.default_nodes()}
+    expected = {n["metadata"]["name"]: n for n in contract.default_nodes()}
     actual = {n.name: n.obj for n in pykube.Node.objects(kube_cluster.kube_client) if n.name in expected}
     assert set(actual) == set(expected)
     for name, want in expected.items():
@@ -139,4 +139,4 @@ def test_nodes_from_the_chart_match_the_script_pools(kwok: KwokCluster, kube_clu
         assert got["spec"].get("taints", []) == want["spec"].get("taints", []), name
         for resource, amount in want["status"]["capacity"].items():
             assert str(got["status"]["capacity"][resource]) == str(amount), (name, resource)
-    assert set(kwok.nodes) == {p.name for p in cluster_script.DEFAULT_POOLS}
+    assert set(kwok.nodes) == {p.name for p in contract.DEFAULT_POOLS}

@@ -12,7 +12,7 @@ from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
 from harness import CHARTS
 from harness.cluster import Helm, key_of, release_objects, unaccounted
-from kwok_support import KwokCluster, cluster_scoped_kinds, pod_ready, pods, selector_of, wait_gone
+from kwok_support import KwokEnv, cluster_scoped_kinds, pod_ready, pods, selector_of, wait_gone
 
 pytestmark = pytest.mark.cluster_kwok
 
@@ -37,7 +37,7 @@ SUBJECTS: dict[str, tuple[Obj, Obj, str]] = {
 }
 
 
-def _state(kwok: KwokCluster, helm: Helm, release: str, ns: str, scoped: set[str]) -> tuple[list[Obj], dict]:
+def _state(kwok: KwokEnv, helm: Helm, release: str, ns: str, scoped: set[str]) -> tuple[list[Obj], dict]:
     """The manifest and everything labelled with the release; fails on orphans."""
     manifest = helm.manifest(release, ns)
     found = release_objects(kwok.kubectl, release, ns)
@@ -48,7 +48,7 @@ def _state(kwok: KwokCluster, helm: Helm, release: str, ns: str, scoped: set[str
     return manifest, found
 
 
-def _check_revision(kwok: KwokCluster, chart: str, manifest: list[Obj], ns: str, values: Obj) -> None:
+def _check_revision(kwok: KwokEnv, chart: str, manifest: list[Obj], ns: str, values: Obj) -> None:
     """The workload looks like `values` asked (and, for the operator, its pods run the new image)."""
     if chart == "seldon-operator":
         (deployment,) = [o for o in manifest if o["kind"] == "Deployment"]
@@ -68,7 +68,7 @@ def _check_revision(kwok: KwokCluster, chart: str, manifest: list[Obj], ns: str,
 
 
 @pytest.mark.parametrize("chart", sorted(c for c in SUBJECTS if (CHARTS / c).exists()))
-def test_upgrade_rollback_uninstall_leave_no_orphans(kwok: KwokCluster, helm: str, helm_cli: Helm,
+def test_upgrade_rollback_uninstall_leave_no_orphans(kwok: KwokEnv, helm: str, helm_cli: Helm,
                                                      namespace: Callable[..., str], restricted_labels: dict[str, str],
                                                      chart: str) -> None:
     first, second, switched_off = SUBJECTS[chart]

@@ -19,7 +19,7 @@ from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
 from harness import find, scenarios, tool
 from harness.cluster import Helm, wait_until
-from kwok_support import SELDON_OPERATOR_MISSING, KwokCluster, pod_ready, pods
+from kwok_support import SELDON_OPERATOR_MISSING, KwokEnv, pod_ready, pods
 
 MANAGER = tool("seldon-manager")
 pytestmark = [pytest.mark.cluster_kwok, pytest.mark.skipif(not MANAGER.exists(), reason=SELDON_OPERATOR_MISSING)]
@@ -47,7 +47,7 @@ def _environment(container: Obj, objs: list[Obj], namespace: str) -> dict[str, s
 
 
 @pytest.fixture
-def operator(kwok: KwokCluster, helms: dict[str, Helm], namespace: Callable[..., str],
+def operator(kwok: KwokEnv, helms: dict[str, Helm], namespace: Callable[..., str],
              tmp_path: Path) -> Iterator[str]:
     """The seldon-operator chart installed (its pods are kwok's), and the real manager running locally with
     that Deployment's arguments and environment. Its webhook cannot be reached by the API server from here,
@@ -81,7 +81,7 @@ def operator(kwok: KwokCluster, helms: dict[str, Helm], namespace: Callable[...,
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_operator_turns_models_into_running_deployments(kwok: KwokCluster, operator: str, helms: dict[str, Helm],
+def test_operator_turns_models_into_running_deployments(kwok: KwokEnv, operator: str, helms: dict[str, Helm],
                                                         namespace: Callable[..., str], restricted_labels: dict[str, str],
                                                         scenario: str) -> None:
     helm = helms["helm4"]

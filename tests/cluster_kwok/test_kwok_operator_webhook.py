@@ -15,13 +15,13 @@ import pytest
 
 from harness import CHARTS
 from harness.cluster import Helm
-from kwok_support import KwokCluster
+from kwok_support import KwokEnv
 
 pytestmark = [pytest.mark.cluster_kwok,
               pytest.mark.skipif(not (CHARTS / "seldon-operator").exists(), reason="no seldon-operator chart")]
 
 
-def _tls(kwok: KwokCluster, release: str, ns: str) -> dict[str, str]:
+def _tls(kwok: KwokEnv, release: str, ns: str) -> dict[str, str]:
     """The webhook Secret's ca.crt/tls.crt/tls.key (PEM), its rotation annotation, and the webhook
     configuration's caBundle, as the server stores them."""
     (secret,) = [s for s in pykube.Secret.objects(kwok.api, namespace=ns)
@@ -50,7 +50,7 @@ def _assert_serves(tls: dict[str, str], tmp: Path) -> None:
     assert f"DNS:{tls['service']}" in names, names
 
 
-def test_webhook_certificate_survives_upgrades_and_rotates_once(kwok: KwokCluster, helm: str, helm_cli: Helm,
+def test_webhook_certificate_survives_upgrades_and_rotates_once(kwok: KwokEnv, helm: str, helm_cli: Helm,
                                                                 namespace: Callable[..., str], tmp_path: Path) -> None:
     ns = namespace(f"webhook-{helm}")
     release = f"op-{helm[-1]}"

@@ -10,12 +10,12 @@ from typing import Callable
 
 import pytest
 
-from kwok_support import PLACEHOLDER_IMAGE, KwokCluster, dry_run_pods
+from kwok_support import PLACEHOLDER_IMAGE, KwokEnv, dry_run_pods
 
 pytestmark = pytest.mark.cluster_kwok
 
 
-def test_privileged_pod_rejected(kwok: KwokCluster, namespace: Callable[..., str],
+def test_privileged_pod_rejected(kwok: KwokEnv, namespace: Callable[..., str],
                                  restricted_labels: dict[str, str]) -> None:
     ns = namespace("models-restricted", restricted_labels)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged"},

@@ -3,7 +3,8 @@ history with Helm 4 or Helm 3, each in its own isolated HELM_* home; CRDs applie
 left in the cluster; and the one small wait the pytest-helm-charts helpers do not cover (a predicate).
 
 pytest-helm-charts has no helm install helper (it drives Flux or Giant Swarm's app platform); this is the
-thin CLI wrapper it lacks. Repositories, signing keys and Helm homes come from harness.distribution."""
+thin CLI wrapper it lacks (msc.kube, shared with the demo). Repositories and signing keys come from
+harness.distribution."""
 from __future__ import annotations
 
 import contextlib
@@ -11,80 +12,32 @@ import fcntl
 import functools
 import json
 import re
-import subprocess
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Iterable, Iterator, Mapping
 
 import pykube
 import yaml
 
+from msc import crds, kube
+from msc.kube import Kubectl
+from msc.proc import CommandFailed as CommandError, wait_until
+
 from .admission import quantity
-from .distribution import helm_env
-from .paths import BIN, HELMS
-from .render import build_dependencies, chart_path
 from .validate import crd_files
 
 Obj = dict[str, Any]
-T = TypeVar("T")
+__all__ = ["CommandError", "Helm", "Kubectl", "wait_until"]  # re-exported for the tests
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 # Every namespace the tests create carries this label, so a kept cluster (MSC_KEEP_CLUSTER=1) can be swept.
 TEST_NAMESPACE_LABEL = "ml-serving-charts.io/test-namespace"
 
 
-class CommandError(Exception):
-    """A helm or kubectl command failed; the message holds the command and its output."""
-
-    def __init__(self, cmd: list[str], proc: subprocess.CompletedProcess[str]):
-        self.cmd, self.returncode, self.stdout, self.stderr = cmd, proc.returncode, proc.stdout, proc.stderr
-        super().__init__(f"`{' '.join(cmd)}` exited {proc.returncode}:\n{(proc.stderr or proc.stdout).strip()[-3000:]}")
-
-
-def _run(cmd: list[str], env: Mapping[str, str] | None, stdin: str | None, check: bool,
-         timeout: float) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise CommandError(cmd, proc)
-    return proc
-
-
-# ------------------------------------------------------------------ kubectl
-
-@dataclass(frozen=True)
-class Kubectl:
-    kubeconfig: Path
-    cache_dir: Path  # kubectl's discovery cache (else ~/.kube/cache): somewhere the cluster's deletion removes
-
-    def __call__(self, *args: str, stdin: str | None = None, check: bool = True,
-                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return _run([str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache_dir),
-                     *args], None, stdin, check, timeout)
-
-    def json(self, *args: str, stdin: str | None = None) -> Any:
-        return json.loads(self(*args, "-o", "json", stdin=stdin).stdout)
-
-    def apply(self, objs: list[Obj], field_manager: str = "msc-tests", force_conflicts: bool = True,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Server-side apply (idempotent); force_conflicts takes over fields another manager owns."""
-        return self("apply", "--server-side", *(["--force-conflicts"] if force_conflicts else []),
-                    f"--field-manager={field_manager}", "-f", "-", stdin=yaml.safe_dump_all(objs, sort_keys=False),
-                    timeout=timeout)
-
-
 def apply_crds(kubectl: Kubectl, files: Iterable[Path] | None = None, timeout: float = 60) -> list[str]:
-    """Server-side apply every CRD the suite knows (harness.validate.crd_files()) as fetched or written, and
-    wait until each is Established; returns their names."""
-    docs = [doc for path in (files if files is not None else crd_files())
-            for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == "CustomResourceDefinition"]
-    kubectl.apply(docs, timeout=timeout)
-    names = [d["metadata"]["name"] for d in docs]
-    kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s",
-            *[f"customresourcedefinition/{n}" for n in names], timeout=timeout + 10)
-    return names
+    """Every CRD the suite knows (harness.validate.crd_files()) applied and Established: msc.crds.apply_crds."""
+    return crds.apply_crds(kubectl, files if files is not None else crd_files(), timeout)
 
 
 @functools.cache
@@ -192,103 +145,17 @@ def key_of(obj: Obj, default_namespace: str, cluster_scoped: set[str]) -> tuple[
 
 # ------------------------------------------------------------------ helm
 
-@dataclass
-class Helm:
-    """One Helm binary (helm4 = Helm 4, helm3 = Helm 3) with its own HELM_* home, pointed at one cluster."""
-    name: str
-    home: Path
-    kubeconfig: Path
-    timeout: str = "120s"
-
-    @property
-    def binary(self) -> Path:
-        return HELMS[self.name]
-
-    def env(self) -> dict[str, str]:
-        env = helm_env(self.home)
-        env["KUBECONFIG"] = str(self.kubeconfig)
-        return env
-
-    def run(self, *args: str, stdin: str | None = None, check: bool = True,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return _run([str(self.binary), *args], self.env(), stdin, check, timeout)
-
-    # -- the lifecycle
-    def _chart_ref(self, chart: str | Path) -> str:
-        """A local chart (by name or path: its file:// dependencies are built first) or a reference Helm
-        resolves itself (repo/chart, oci://...)."""
-        text = str(chart)
-        if text.startswith("oci://") or (not Path(text).exists() and "/" in text):
-            return text
-        path = chart_path(chart).resolve()
-        build_dependencies(path)
-        return str(path)
-
-    def _values_args(self, values: Mapping[str, Any] | None, values_files: Iterable[str | Path]) -> list[str]:
-        args = []
-        for f in values_files:
-            args += ["--values", str(f)]
-        if values:
-            args += ["--values", "-"]  # JSON on stdin, last: it wins over the files
-        return args
-
-    def _wait_args(self, wait: bool) -> list[str]:
-        if not wait:
-            return []
-        # Helm 4: kstatus watcher (every object Current); Helm 3: pods, Deployments, DaemonSets... ready.
-        return ["--wait=watcher" if self.name == "helm4" else "--wait", "--timeout", self.timeout]
+class Helm(kube.Helm):
+    """msc.kube.Helm, with the release's objects parsed (template, manifest)."""
 
     def template(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
                  values_files: Iterable[str | Path] = ()) -> list[Obj]:
         """What install would send, with the same values precedence (harness.render puts its dict first)."""
-        text = self.run("template", release, self._chart_ref(chart), "--namespace", namespace,
-                        *self._values_args(values, values_files), stdin=json.dumps(values) if values else None).stdout
+        text = self.template_text(release, chart, namespace, values=values, values_files=values_files)
         return [d for d in yaml.safe_load_all(text) if d]
-
-    def install(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
-                values_files: Iterable[str | Path] = (), wait: bool = False, create_namespace: bool = False,
-                extra: Iterable[str] = ()) -> subprocess.CompletedProcess[str]:
-        args = ["install", release, self._chart_ref(chart), "--namespace", namespace,
-                *self._values_args(values, values_files), *self._wait_args(wait), *extra]
-        if create_namespace:
-            args.append("--create-namespace")
-        return self.run(*args, stdin=json.dumps(values) if values else None)
-
-    def upgrade(self, release: str, chart: str | Path, namespace: str, *, values: Mapping[str, Any] | None = None,
-                values_files: Iterable[str | Path] = (), wait: bool = False, install: bool = False,
-                reuse_values: bool = False, extra: Iterable[str] = ()) -> subprocess.CompletedProcess[str]:
-        args = ["upgrade", release, self._chart_ref(chart), "--namespace", namespace,
-                *self._values_args(values, values_files), *self._wait_args(wait), *extra]
-        if install:
-            args.append("--install")
-        if reuse_values:
-            args.append("--reuse-values")
-        return self.run(*args, stdin=json.dumps(values) if values else None)
-
-    def rollback(self, release: str, namespace: str, revision: int = 0, *,
-                 wait: bool = False) -> subprocess.CompletedProcess[str]:
-        return self.run("rollback", release, str(revision), "--namespace", namespace, *self._wait_args(wait))
-
-    def uninstall(self, release: str, namespace: str, *, wait: bool = True,
-                  check: bool = True) -> subprocess.CompletedProcess[str]:
-        args = ["uninstall", release, "--namespace", namespace]
-        if wait:
-            args += ["--wait", "--timeout", self.timeout]
-        return self.run(*args, check=check)
-
-    # -- what Helm knows
-    def history(self, release: str, namespace: str) -> list[Obj]:
-        return json.loads(self.run("history", release, "--namespace", namespace, "-o", "json").stdout)
 
     def manifest(self, release: str, namespace: str) -> list[Obj]:
-        text = self.run("get", "manifest", release, "--namespace", namespace).stdout
-        return [d for d in yaml.safe_load_all(text) if d]
-
-    def releases(self, all_namespaces: bool = True) -> list[Obj]:
-        args = ["list", "-o", "json", "--deployed", "--failed", "--pending", "--uninstalling"]
-        if all_namespaces:
-            args.append("--all-namespaces")
-        return json.loads(self.run(*args).stdout or "[]")
+        return [d for d in yaml.safe_load_all(self.manifest_text(release, namespace)) if d]
 
 
 # ------------------------------------------------------------------ workloads
@@ -333,23 +200,6 @@ def sweep_test_namespaces(kubectl: Kubectl, helm: Helm, mark: str, timeout: int 
             helm.uninstall(release["name"], release["namespace"], wait=False, check=False)
     if namespaces:
         kubectl("delete", *namespaces, "--wait=true", f"--timeout={timeout}s", timeout=timeout + 20)
-
-
-# ------------------------------------------------------------------ waiting
-
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Poll until check() returns something truthy and return it. For conditions over sets of objects found by
-    label or field selectors, which pytest_helm_charts' wait_for_objects_condition (objects by name) cannot
-    express; raises TimeoutError naming `what` and the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r:.500})")
-        time.sleep(interval)
 
 
 def rfc1123(text: str, limit: int = 53) -> str:

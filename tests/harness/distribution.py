@@ -8,10 +8,12 @@ import http.server
 import os
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from msc.kube import helm_env
+from msc.proc import wait_until
 
 from .loopback import QuietHandler, free_port, serve_http
 from .paths import HELMS, ROOT, tool_env
@@ -70,27 +72,21 @@ def oci_registry(workdir: Path) -> Iterator[str]:
     log = (workdir / "registry.log").open("w")
     proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
+        def listening() -> bool:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"docker-registry did not start: {(workdir / 'registry.log').read_text()}")
-            time.sleep(0.1)
+                return True
+            return proc.poll() is not None   # exited: stop waiting, fail below
+        try:
+            wait_until(listening, 20, "docker-registry to listen", interval=0.1)
+        except TimeoutError:
+            pass
+        if proc.poll() is not None or not listening():
+            raise RuntimeError(f"docker-registry did not start: {(workdir / 'registry.log').read_text()}")
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
-
-
-def helm_env(home: Path) -> dict[str, str]:
-    """An isolated Helm home (repositories, cache, registry credentials) so tests never touch the user's."""
-    env = tool_env()
-    env.update({"HELM_CONFIG_HOME": str(home / "config"), "HELM_CACHE_HOME": str(home / "cache"),
-                "HELM_DATA_HOME": str(home / "data"), "HELM_REPOSITORY_CONFIG": str(home / "config" / "repositories.yaml"),
-                "HELM_REGISTRY_CONFIG": str(home / "config" / "registry.json")})
-    return env
 
 
 def helm_run(helm: str, args: list[str], home: Path) -> subprocess.CompletedProcess[str]:

@@ -1,18 +1,19 @@
 """Render charts with a real Helm binary and hand back parsed objects."""
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
 import json
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .paths import CHARTS, HELMS, TEST_CHARTS, VALUES, tool_env
+from msc import kube
+from msc.kube import chart_path
+from msc.proc import CommandFailed
+
+from .paths import CHARTS, HELMS, VALUES, tool_env
 
 Obj = dict[str, Any]
 
@@ -25,31 +26,12 @@ class RenderError(Exception):
         self.stderr = stderr
 
 
-def chart_path(chart: str | Path) -> Path:
-    """A chart by name (charts/ first, then tests/charts/) or by path."""
-    path = Path(chart)
-    if path.is_dir():
-        return path
-    for base in (CHARTS, TEST_CHARTS):
-        if (base / str(chart) / "Chart.yaml").exists():
-            return base / str(chart)
-    raise FileNotFoundError(f"no chart named {chart} under {CHARTS} or {TEST_CHARTS}")
-
-
-@functools.cache
 def build_dependencies(path: Path, helm: str = "helm4") -> None:
-    """`helm dependency build` once per chart and process (file:// deps such as ml-common). A lock file
-    serialises it across xdist workers: two concurrent builds of one chart trip over Helm's tmpcharts dir."""
-    chart = yaml.safe_load((path / "Chart.yaml").read_text())
-    if not chart.get("dependencies"):
-        return
-    lock = Path(tempfile.gettempdir()) / f"msc-helm-deps-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}.lock"
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        proc = subprocess.run([str(HELMS[helm]), "dependency", "build", "--skip-refresh", str(path)],
-                              capture_output=True, text=True, env=tool_env())
-    if proc.returncode != 0:
-        raise RenderError(str(path), proc.stderr)
+    """msc.kube.build_dependencies, failing as a RenderError (Helm's message in .stderr)."""
+    try:
+        kube.build_dependencies(path, helm)
+    except CommandFailed as err:
+        raise RenderError(str(path), err.stderr or str(err)) from err
 
 
 def render(chart: str | Path, values: Mapping[str, Any] | None = None, *, values_files: Iterable[str | Path] = (),
@@ -108,17 +90,16 @@ def _render_cached(path: str, values_json: str, values_files: tuple[str, ...], h
     return tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
 
 
-# Scenario folders under values/ that are not named after their chart.
-SCENARIO_DIRS = {"ml-platform": "platform"}
-
-
 def scenarios(chart: str) -> dict[str, Path]:
-    """Named scenarios of a chart: values/<dir>/*.yaml and charts/<chart>/ci/*-values.yaml."""
+    """Named scenarios of a chart: values/<chart>/*.yaml, then charts/<chart>/ci/*-values.yaml as "ci/<name>",
+    except a ci file that is a symlink to one of the former (it only makes that scenario a ct scenario too)."""
     found: dict[str, Path] = {}
-    for f in sorted((VALUES / SCENARIO_DIRS.get(chart, chart)).glob("*.yaml")):
+    for f in sorted((VALUES / chart).glob("*.yaml")):
         found[f.stem] = f
+    named = {p.resolve() for p in found.values()}
     for f in sorted((CHARTS / chart / "ci").glob("*-values.yaml")):
-        found[f"ci/{f.name.removesuffix('-values.yaml')}"] = f
+        if f.resolve() not in named:
+            found[f"ci/{f.name.removesuffix('-values.yaml')}"] = f
     return found
 
 

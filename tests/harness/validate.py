@@ -12,8 +12,9 @@ from typing import Any, Iterable
 import jsonschema_rs
 import kubernetes_validate
 import yaml
+from msc.crds import known_crd_files
 
-from .paths import CRDS, KUBERNETES_MINORS, OWN_SCHEMAS
+from .paths import KUBERNETES_MINORS
 
 Obj = dict[str, Any]
 SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -61,7 +62,7 @@ def _structural_to_jsonschema(node: Any) -> Any:
 
 def crd_files() -> list[Path]:
     """Every CRD the suite knows: fetched upstream ones and the few we write ourselves (tests/harness/schemas)."""
-    return sorted(CRDS.rglob("*.yaml")) + sorted(OWN_SCHEMAS.glob("*.yaml"))
+    return known_crd_files()
 
 
 @functools.cache

@@ -50,7 +50,7 @@ def test_yamllint_values_and_scenarios() -> None:
 
 def test_python_has_no_unused_or_undefined_names() -> None:
     """pyflakes over the harness, the suites and the scripts: dead imports and typos fail early."""
-    files = [p for p in (*ROOT.glob("tests/**/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("images/**/*.py"))
+    files = [p for p in (*ROOT.glob("tests/**/*.py"), *ROOT.glob("scripts/**/*.py"), *ROOT.glob("images/**/*.py"))
              if ".tools" not in p.parts]
     proc = _run([TOOLS / "venv" / "bin" / "python", "-m", "pyflakes", *files])
     assert proc.returncode == 0, proc.stdout + proc.stderr

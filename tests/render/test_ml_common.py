@@ -1,9 +1,12 @@
 """ml-common's helpers through the test chart tests/charts/ml-common-probe."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from harness import RenderError, assert_valid, find, render
+from harness import RenderError, assert_valid, find, merge_values, render
+from harness.unique_keys import render_unique_keys
 
 pytestmark = pytest.mark.render
 
@@ -115,6 +118,107 @@ def test_security_defaults_are_restricted_and_overridable() -> None:
     assert spec["securityContext"]["runAsUser"] == 1000 and spec["securityContext"]["runAsNonRoot"] is True
     sc = spec["containers"][0]["securityContext"]
     assert sc["readOnlyRootFilesystem"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_restricted_profile_allows_what_restricted_leaves_free(helm: str) -> None:
+    spec = pod({"podSecurityContext": {"runAsUser": 1000, "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}},
+                "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}, "readOnlyRootFilesystem": False}}, helm)
+    assert spec["securityContext"]["seccompProfile"] == {"type": "Localhost", "localhostProfile": "p.json"}
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+
+
+# The contract of ml-common's security helpers (charts/ml-common/README.md): the restricted profile never
+# renders a securityContext that breaks the restricted Pod Security Standard; it fails, naming the value.
+@pytest.mark.parametrize(("values", "message"), [
+    ({"podSecurityContext": {"runAsNonRoot": False}}, "podSecurityContext: runAsNonRoot is false, but the restricted Pod Security Standard requires true"),
+    ({"podSecurityContext": {"runAsUser": 0}}, "podSecurityContext: runAsUser is 0 (root)"),
+    ({"podSecurityContext": {"seccompProfile": {"type": "Unconfined"}}}, 'podSecurityContext: seccompProfile.type is "Unconfined"'),
+    ({"securityContext": {"runAsNonRoot": False}}, "securityContext: runAsNonRoot is false"),
+    ({"securityContext": {"privileged": True}}, "securityContext: privileged is true"),
+    ({"securityContext": {"allowPrivilegeEscalation": True}}, "securityContext: allowPrivilegeEscalation is true"),
+    ({"securityContext": {"allowPrivilegeEscalation": None}}, "securityContext: allowPrivilegeEscalation is <nil>"),
+    ({"securityContext": {"capabilities": {"drop": []}}}, "securityContext: capabilities.drop is [], but the restricted Pod Security Standard requires it to contain ALL"),
+    ({"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}, "securityContext: capabilities.add has SYS_ADMIN"),
+], ids=["pod-root-allowed", "pod-uid-0", "pod-unconfined", "container-root-allowed", "privileged", "escalation",
+        "escalation-unset", "no-drop-all", "extra-capability"])
+def test_restricted_profile_refuses_what_restricted_forbids(values: dict, message: str, helm: str) -> None:
+    with pytest.raises(RenderError) as err:
+        render(CHART, values, helm=helm)
+    assert message in err.value.stderr
+
+
+def test_privileged_profile_for_node_agents() -> None:
+    """Root and extra capabilities pass; privileged: true gives privileged plus the seccomp profile, nothing else."""
+    spec = pod({"securityProfile": "privileged", "podSecurityContext": {"runAsNonRoot": False, "runAsUser": 0},
+                "securityContext": {"runAsNonRoot": False, "capabilities": {"add": ["SYS_ADMIN"]}}})
+    assert spec["securityContext"]["runAsUser"] == 0 and spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["SYS_ADMIN"]}
+    privileged = pod({"securityProfile": "privileged", "securityContext": {"privileged": True}})
+    assert privileged["containers"][0]["securityContext"] == {"privileged": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    with pytest.raises(RenderError) as err:
+        render(CHART, {"securityProfile": "privileged", "securityContext": {"seccompProfile": {"type": "Unconfined"}}})
+    assert 'securityContext: seccompProfile.type is "Unconfined"' in err.value.stderr
+
+
+# ------------------------------------------------------------------ ml-common.values.merge, rule by rule
+# (name, layers, expected result). The same cases run through the chart helper under both Helms and through
+# harness.merge_values, which states the same semantics for the tests' own values arithmetic.
+MERGE_RULES = [
+    ("maps-merge-recursively", [{"a": {"x": 1, "y": {"p": 1, "q": 2}}}, {"a": {"y": {"q": 3}, "z": 4}}],
+     {"a": {"x": 1, "y": {"p": 1, "q": 3}, "z": 4}}),
+    ("false-0-empty-string-replace", [{"t": True, "n": 5, "s": "x", "f": 1.5}, {"t": False, "n": 0, "s": "", "f": 0}],
+     {"t": False, "n": 0, "s": "", "f": 0}),
+    ("empty-list-replaces", [{"l": [1, 2]}, {"l": []}], {"l": []}),
+    ("lists-replaced-not-appended", [{"l": [{"name": "a"}, {"name": "b"}]}, {"l": [{"name": "c"}]}], {"l": [{"name": "c"}]}),
+    ("empty-map-over-map-changes-nothing", [{"m": {"k": 1}}, {"m": {}}], {"m": {"k": 1}}),
+    ("map-over-scalar-and-scalar-over-map-replace", [{"m": 1, "s": {"k": 1}}, {"m": {"k": 2}, "s": "x"}], {"m": {"k": 2}, "s": "x"}),
+    ("empty-map-over-scalar-replaces", [{"m": "x"}, {"m": {}}], {"m": {}}),
+    ("missing-key-keeps-the-earlier-value", [{"a": 1, "b": {"c": 2}}, {"d": 3}], {"a": 1, "b": {"c": 2}, "d": 3}),
+    ("null-removes-the-key", [{"a": 1, "m": {"k": 1, "j": 2}}, {"a": None, "m": {"k": None}}], {"m": {"j": 2}}),
+    ("no-null-inside-maps-but-kept-in-lists", [{"a": None, "m": {"k": None}, "l": [None, {"k": None}]}, {}],
+     {"m": {}, "l": [None, {"k": None}]}),
+    ("null-layer-is-empty", [None, {"a": 1}, None], {"a": 1}),
+    ("later-layers-win", [{"a": 1, "b": 1, "c": 1}, {"b": 2, "c": 2}, {"c": 3}], {"a": 1, "b": 2, "c": 3}),
+]
+
+
+@pytest.mark.parametrize(("layers", "expected"), [c[1:] for c in MERGE_RULES], ids=[c[0] for c in MERGE_RULES])
+def test_values_merge_rule(layers: list, expected: dict, helm: str) -> None:
+    cm = find(render(CHART, {"mergeLayers": layers}, helm=helm), "ConfigMap")
+    assert json.loads(cm["data"]["result"]) == expected
+    assert json.loads(cm["data"]["layersAfter"]) == layers, "the layers must not be modified"
+    assert merge_values(*layers) == expected, "harness.merge_values must agree with the chart helper"
+
+
+def test_values_merge_refuses_a_non_map(helm: str) -> None:
+    with pytest.raises(RenderError) as err:
+        render(CHART, {"mergeLayers": [{"a": 1}, ["not", "a", "map"]]}, helm=helm)
+    assert "ml-common.values.merge: argument 1 is a slice" in err.value.stderr
+    with pytest.raises(TypeError):
+        merge_values({"a": 1}, ["not", "a", "map"])  # type: ignore[arg-type]
+
+
+def test_merge_values_shares_nothing_with_its_layers() -> None:
+    base, overlay = {"m": {"l": [1]}}, {"n": {"l": [2]}}
+    out = merge_values(base, overlay)
+    out["m"]["l"].append(9)
+    out["n"]["l"].append(9)
+    assert base == {"m": {"l": [1]}} and overlay == {"n": {"l": [2]}}
+
+
+# ------------------------------------------------------------------ labels: one map, no key twice
+
+
+def test_user_label_with_a_standard_key_is_written_once(helm: str) -> None:
+    values = {"commonLabels": {"app.kubernetes.io/part-of": "team-platform", "app.kubernetes.io/name": "hijack", "team": "ml"},
+              "customLabels": {"team": "serving", "helm.sh/chart": "mine", "app.kubernetes.io/component": "hijack"}}
+    dep = find(render_unique_keys(CHART, values, helm), "Deployment")
+    labels = dep["metadata"]["labels"]
+    assert labels["app.kubernetes.io/part-of"] == "team-platform", "commonLabels win over the standard labels"
+    assert labels["team"] == "serving" and labels["helm.sh/chart"] == "mine", "customLabels win over commonLabels"
+    assert labels["app.kubernetes.io/name"] == "ml-common-probe", "selector labels keep the chart's value"
+    assert labels["app.kubernetes.io/component"] == "probe"
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
 @pytest.mark.schema

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from harness import CHARTS, all_scenarios, find_all, render, tool, tool_env
+from harness import CHARTS, all_scenarios, find_all, merge_values, render, tool, tool_env
 from harness.metrics import PromQLTokenError, metric_names, unknown_metrics
 
 pytestmark = [pytest.mark.render,
@@ -37,17 +37,9 @@ Obj = dict[str, Any]
 # ------------------------------------------------------------------ rendering and values
 
 
-def _merge(base: Obj, overlay: Obj) -> Obj:
-    """Helm's values merge: maps merge recursively, lists and scalars are replaced."""
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def scenario_values(scenario: str) -> Obj:
     defaults = yaml.safe_load((CHARTS / CHART / "values.yaml").read_text())
-    return _merge(defaults, yaml.safe_load(SCENARIOS[scenario].read_text()) or {})
+    return merge_values(defaults, yaml.safe_load(SCENARIOS[scenario].read_text()))
 
 
 def rule_groups(scenario: str) -> dict[str, Obj]:

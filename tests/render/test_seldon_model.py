@@ -388,6 +388,56 @@ def test_pod_settings_merge_defaults_predictor_and_pod(helm: str) -> None:
     assert side["replicas"] == 3 and [c["name"] for c in side["spec"]["containers"]] == ["classifier"]
 
 
+def test_overrides_turn_a_default_true_off_set_zero_and_null_removes(helm: str) -> None:
+    """ml-common.values.merge: a predictor's, a pod's and a component's false, 0 and "" win over the defaults'
+    true, non-zero and set values, and null removes a default (Sprig's mergeOverwrite, used before, copied the
+    null into the pod: `runAsUser: null`)."""
+    rendered = objs(values={
+        "defaults": {"podSpec": {"automountServiceAccountToken": True, "terminationGracePeriodSeconds": 30,
+                                 "priorityClassName": "ml-serving"},
+                     "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 1000},
+                     "image": {"pullPolicy": "Always"},
+                     "resources": {"requests": {"cpu": "100m", "memory": "256Mi", "nvidia.com/gpu": 1},
+                                   "limits": {"cpu": "1", "memory": "1Gi"}}},
+        "predictors": [{
+            "name": "default",
+            "graph": {"name": "helper", "type": "TRANSFORMER", "children": [{"name": "classifier", "type": "MODEL"}]},
+            "podSpec": {"automountServiceAccountToken": False, "terminationGracePeriodSeconds": 0},
+            "components": {
+                "helper": {**image("iris-transformer"), "securityContext": {"readOnlyRootFilesystem": False, "runAsUser": None},
+                           "resources": {"requests": {"nvidia.com/gpu": 0}}},
+                "classifier": {**image("iris-model"), "pod": "side"}},
+            "pods": [{"name": "side", "podSpec": {"automountServiceAccountToken": True, "terminationGracePeriodSeconds": None,
+                                                  "priorityClassName": ""}}]}]}, helm=helm)
+    main, side = predictor(rendered)["componentSpecs"]
+    assert main["spec"]["automountServiceAccountToken"] is False, "a predictor turns a default true off"
+    assert main["spec"]["terminationGracePeriodSeconds"] == 0, "a predictor sets 0 over a default 30"
+    assert main["spec"]["priorityClassName"] == "ml-serving"
+    assert side["spec"]["automountServiceAccountToken"] is True
+    assert "terminationGracePeriodSeconds" not in side["spec"], "null removes the predictor's value"
+    assert "priorityClassName" not in side["spec"], "an empty string replaces the default"
+    helper = containers(predictor(rendered))["helper"]
+    assert helper["securityContext"]["readOnlyRootFilesystem"] is False, "a component turns a default true off"
+    assert "runAsUser" not in helper["securityContext"], "null removes defaults.securityContext.runAsUser"
+    assert helper["resources"]["requests"]["nvidia.com/gpu"] == 0 and helper["resources"]["requests"]["cpu"] == "100m"
+    assert helper["imagePullPolicy"] == "Always"
+    classifier = containers(predictor(rendered), pod=1)["classifier"]
+    assert classifier["securityContext"]["readOnlyRootFilesystem"] is True and classifier["securityContext"]["runAsUser"] == 1000
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"defaults": {"podSpec": {"securityContext": {"runAsNonRoot": False}}}},
+     "predictors[0].podSpec.securityContext (merged over defaults.podSpec.securityContext): runAsNonRoot is false"),
+    ({"predictors": [{**model(), "components": {"classifier": {**image("iris-model"), "securityContext": {"privileged": True}}}}]},
+     "predictors[0].components.classifier.securityContext (merged over defaults.securityContext): privileged is true"),
+    ({"predictors": [{**model(), "explainer": {"type": "AnchorTabular", "modelUri": "gs://x",
+                                                "securityContext": {"allowPrivilegeEscalation": True}}}]},
+     "predictors[0].explainer.securityContext (merged over defaults.securityContext): allowPrivilegeEscalation is true"),
+], ids=["pod", "component", "explainer"])
+def test_security_contexts_stay_restricted(values: dict, message: str) -> None:
+    assert message in render_error(values)
+
+
 def test_gpu_components_in_separate_pods_keep_cpu_pods_off_the_pool(helm: str) -> None:
     rendered = objs(values={"predictors": [{
         "name": "default",

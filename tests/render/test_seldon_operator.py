@@ -10,7 +10,6 @@ import base64
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ NS = "seldon-system"
 PLACE_CRDS = ROOT / "scripts" / "place-crds"
 STAND_IN = ROOT / "tests" / "harness" / "schemas" / "machinelearning.seldon.io_seldondeployments.yaml"
 # The chart renders its CRD from files/crds/, which scripts/place-crds fills (it is never committed).
-subprocess.run([sys.executable, str(PLACE_CRDS), CHART], check=True, capture_output=True)
+subprocess.run([str(PLACE_CRDS), CHART], check=True, capture_output=True)
 
 
 def objs(values: dict | None = None, helm: str = "helm4", **kwargs) -> list[dict]:
@@ -473,7 +472,7 @@ def test_extra_env_with_new_names_is_appended() -> None:
 # ------------------------------------------------------------------ scripts/place-crds
 
 def place_crds(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(PLACE_CRDS), *args], capture_output=True, text=True)
+    return subprocess.run([str(PLACE_CRDS), *args], capture_output=True, text=True)
 
 
 def test_place_crds_reports_the_stand_in_and_refuses_it_for_release() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import CHARTS, all_scenarios, assert_valid, render, values_errors
+from harness import CHARTS, all_scenarios, assert_valid, merge_values, render, values_errors
 
 SCENARIOS = all_scenarios()
 IDS = [f"{chart}:{name}" for chart, name, _ in SCENARIOS]
@@ -23,9 +23,8 @@ def test_objects_valid_for_every_minor(chart: str, scenario: str, values_file: P
 
 @pytest.mark.parametrize(("chart", "scenario", "values_file"), SCENARIOS, ids=IDS)
 def test_scenario_values_match_values_schema(chart: str, scenario: str, values_file: Path) -> None:
-    defaults = yaml.safe_load((CHARTS / chart / "values.yaml").read_text()) or {}
-    overlay = yaml.safe_load(values_file.read_text()) or {}
-    errors = values_errors(chart, _merge(defaults, overlay))
+    defaults = yaml.safe_load((CHARTS / chart / "values.yaml").read_text())
+    errors = values_errors(chart, merge_values(defaults, yaml.safe_load(values_file.read_text())))
     assert not errors, f"{values_file.name}: {errors}"
 
 
@@ -35,11 +34,3 @@ def test_values_schema_is_closed_and_self_contained(chart: str) -> None:
     text = (CHARTS / chart / "values.schema.json").read_text()
     assert '"$ref": "http' not in text, f"{chart}: values.schema.json must not reference remote schemas"
     assert values_errors(chart, {"noSuchValue": 1}), f"{chart}: values.schema.json accepts unknown top-level keys"
-
-
-def _merge(base: dict, overlay: dict) -> dict:
-    """Helm's values merge: maps merge recursively, everything else is replaced."""
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 import yaml
 
-from harness import ROOT, RenderError, assert_valid, chart_path, render, values_errors
+from harness import ROOT, RenderError, assert_valid, chart_path, merge_values, render, values_errors
 
 pytestmark = pytest.mark.schema
 
 CHART = "seldon-operator"
 DEFAULTS = yaml.safe_load((chart_path(CHART) / "values.yaml").read_text())
-subprocess.run([sys.executable, str(ROOT / "scripts" / "place-crds"), CHART], check=True, capture_output=True)
+subprocess.run([str(ROOT / "scripts" / "place-crds"), CHART], check=True, capture_output=True)
 
 
 def with_values(path: str, value: Any) -> dict:
@@ -112,12 +111,5 @@ COMBINATIONS = {
 @pytest.mark.parametrize("name", sorted(COMBINATIONS))
 def test_combinations_render_valid_objects(name: str) -> None:
     values = COMBINATIONS[name]
-    assert values_errors(CHART, _merge(DEFAULTS, values)) == []
+    assert values_errors(CHART, merge_values(DEFAULTS, values)) == []
     assert_valid(render(CHART, values))
-
-
-def _merge(base: dict, overlay: dict) -> dict:
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out

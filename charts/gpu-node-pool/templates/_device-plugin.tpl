@@ -51,7 +51,7 @@ node label nvidia.com/device-plugin.config into /config (once as init container,
     - {name: SEND_SIGNAL, value: {{ not .oneshot | quote }}}
     - {name: SIGNAL, value: {{ ternary "" "1" .oneshot | quote }}}
     - {name: PROCESS_TO_SIGNAL, value: {{ ternary "" .signal .oneshot | quote }}}
-  {{- include "ml-common.security.containerSecurityContext" $dp.securityContext | nindent 2 }}
+  {{- include "ml-common.security.containerSecurityContext" (dict "securityContext" $dp.securityContext "path" "devicePlugin.securityContext" "profile" "privileged") | nindent 2 }}
   resources:
     {{- toYaml $dp.resources | nindent 4 }}
   volumeMounts:

@@ -1,21 +1,9 @@
 {{/*
-Pools: the ONE place that resolves `pools` (merged over `poolDefaults`) into what every provider renders:
+Pools: the ONE place that resolves `pools` (each merged over `poolDefaults` with ml-common.values.merge)
+into what every provider renders:
 identity labels, taints, the extended resources a node advertises and the `gpu:` block a workload needs.
 Provider templates only translate this into their own objects.
 */}}
-
-{{/* gpu-node-pool.merge: base and overlay maps merged recursively; overlay wins, also with false, 0 and []. JSON. */}}
-{{- define "gpu-node-pool.merge" -}}
-{{- $out := deepCopy (.base | default dict) -}}
-{{- range $key, $value := (.overlay | default dict) -}}
-{{- if and (kindIs "map" $value) (kindIs "map" (index $out $key)) -}}
-{{- $_ := set $out $key (include "gpu-node-pool.merge" (dict "base" (index $out $key) "overlay" $value) | fromJson) -}}
-{{- else -}}
-{{- $_ := set $out $key $value -}}
-{{- end -}}
-{{- end -}}
-{{- toJson $out -}}
-{{- end -}}
 
 {{/* gpu-node-pool.poolLabelKey: the node label that names a pool, from ml-common (never retyped here). */}}
 {{- define "gpu-node-pool.poolLabelKey" -}}
@@ -37,7 +25,7 @@ Usage: {{- $pools := (include "gpu-node-pool.pools" . | fromJson).pools }}
 {{- $defaultTaints := include "ml-common.gpu.defaultTaints" . | fromYamlArray -}}
 {{- $out := list -}}
 {{- range $index, $raw := .Values.pools -}}
-{{- $pool := include "gpu-node-pool.merge" (dict "base" $root.Values.poolDefaults "overlay" $raw) | fromJson -}}
+{{- $pool := include "ml-common.values.merge" (list $root.Values.poolDefaults $raw) | fromJson -}}
 {{- $_ := set $pool "index" $index -}}
 {{- $count := int $pool.gpu.count -}}
 {{- $isGpu := gt $count 0 -}}
@@ -103,7 +91,8 @@ Usage: {{- $pools := (include "gpu-node-pool.pools" . | fromJson).pools }}
 {{- with $pool.gpu.product }}{{ $_ := set $labels "nvidia.com/gpu.product" . }}{{ end -}}
 {{- with $pool.mig.config }}{{ $_ := set $labels "nvidia.com/mig.config" . }}{{ end -}}
 {{- end -}}
-{{- $_ := set $pool "labels" (merge $labels (deepCopy ($pool.labels | default dict))) -}}
+{{- /* The identity labels win over the same keys in the pool's own labels. */ -}}
+{{- $_ := set $pool "labels" (include "ml-common.values.merge" (list $pool.labels $labels) | fromJson) -}}
 {{- /* The `gpu:` block of a workload (ml-common) that lands on this pool: one device of its first resource. */ -}}
 {{- $workload := dict -}}
 {{- if and $isGpu $resources -}}
@@ -145,7 +134,13 @@ Usage: {{- $pools := (include "gpu-node-pool.pools" . | fromJson).pools }}
 {{- join "," ($pairs | sortAlpha) -}}
 {{- end -}}
 
-{{/* gpu-node-pool.podTolerations: tolerations for GPU-node DaemonSets: every pool taint (Exists) plus extra ones. */}}
+{{/*
+gpu-node-pool.daemonTolerations: the tolerations of the DaemonSets that run on GPU nodes (device plugin,
+MPS daemon, DCGM exporter), as a YAML list: one `operator: Exists` toleration per distinct key and effect
+among ml-common's default GPU taints and every pool's taints (so any taint value is tolerated), then
+.extra (the DaemonSet's own tolerations value) appended as given.
+Usage: {{- include "gpu-node-pool.daemonTolerations" (dict "context" $ "extra" .Values.devicePlugin.tolerations) | nindent 8 }}
+*/}}
 {{- define "gpu-node-pool.daemonTolerations" -}}
 {{- $root := .context -}}
 {{- $out := list -}}

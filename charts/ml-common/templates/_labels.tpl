@@ -1,17 +1,26 @@
 {{/*
-ml-common.labels.standard: the recommended app.kubernetes.io/* labels plus helm.sh/chart, and
-commonLabels from values. "component" is optional (it comes with the selector labels).
-Usage: {{ include "ml-common.labels.standard" (dict "context" $ "component" "controller") }}
+ml-common.labels.standard: every label of an object as ONE map (YAML), so no key is ever written twice:
+the recommended app.kubernetes.io/* labels and helm.sh/chart, then commonLabels from values, then the
+object's own customLabels (e.g. a monitor's `release`, a chart value such as podLabels). A later source
+wins on a shared key (customLabels over commonLabels over the standard labels), except for the selector
+labels (app.kubernetes.io/name, instance and component): they always keep the chart's value, because the
+object's selectors and Services match on them. "component" and "customLabels" are optional.
+Usage: {{ include "ml-common.labels.standard" (dict "context" $ "component" "controller" "customLabels" .Values.podLabels) }}
 */}}
 {{- define "ml-common.labels.standard" -}}
-{{ include "ml-common.labels.selector" . }}
-app.kubernetes.io/version: {{ .context.Chart.AppVersion | default .context.Chart.Version | replace "+" "_" | trunc 63 | quote }}
-app.kubernetes.io/part-of: ml-serving-charts
-app.kubernetes.io/managed-by: {{ .context.Release.Service }}
-helm.sh/chart: {{ include "ml-common.names.chart" .context }}
-{{- with .context.Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- $context := .context -}}
+{{- $selector := include "ml-common.labels.selector" . | fromYaml -}}
+{{- $standard := dict
+      "app.kubernetes.io/version" ($context.Chart.AppVersion | default $context.Chart.Version | replace "+" "_" | trunc 63)
+      "app.kubernetes.io/part-of" "ml-serving-charts"
+      "app.kubernetes.io/managed-by" $context.Release.Service
+      "helm.sh/chart" (include "ml-common.names.chart" $context) -}}
+{{- $labels := include "ml-common.values.merge" (list $standard $context.Values.commonLabels .customLabels $selector) | fromJson -}}
+{{- $lines := list -}}
+{{- range $key, $value := $labels -}}
+{{- $lines = append $lines (printf "%s: %s" $key (toString $value | quote)) -}}
+{{- end -}}
+{{- join "\n" $lines -}}
 {{- end -}}
 
 {{/*

@@ -1,13 +1,13 @@
 {{/*
 ml-monitoring.labels: ml-common's standard labels plus `release: <prometheus.release>` (kube-prometheus-stack's
-Prometheus selects monitors and rules by it). For every monitor and rule.
+Prometheus selects monitors and rules by it; it wins over a commonLabels `release`), as one map. For every
+monitor and rule.
 Usage: {{ include "ml-monitoring.labels" (dict "context" $ "component" "seldon") }}
 */}}
 {{- define "ml-monitoring.labels" -}}
-{{ include "ml-common.labels.standard" . }}
-{{- with .context.Values.prometheus.release }}
-release: {{ . | quote }}
-{{- end }}
+{{- $release := dict -}}
+{{- with .context.Values.prometheus.release }}{{ $_ := set $release "release" . }}{{ end -}}
+{{- include "ml-common.labels.standard" (dict "context" .context "component" .component "customLabels" $release) -}}
 {{- end -}}
 
 {{/*
@@ -64,7 +64,8 @@ Usage: {{- include "ml-monitoring.alert" (dict "context" $ "alert" "GPUSaturated
           "labels" (dict ...) "summary" "..." "description" "...") | nindent 10 }}
 */}}
 {{- define "ml-monitoring.alert" -}}
-{{- $labels := merge (dict "severity" .severity) (.labels | default dict) (deepCopy .context.Values.rules.alertLabels) -}}
+{{- /* rules.alertLabels, then the alert's own labels, then its severity: a later one wins on a shared key. */ -}}
+{{- $labels := include "ml-common.values.merge" (list .context.Values.rules.alertLabels .labels (dict "severity" .severity)) | fromJson -}}
 {{- $for := "" -}}
 {{- if and .for (ne (include "ml-monitoring.durationSeconds" .for) "0") }}{{ $for = printf "for: %s\n" .for }}{{ end -}}
 {{ $for }}labels:

@@ -3,46 +3,46 @@ seldon-model helpers. Names, labels, images, security contexts and GPU placement
 this file only turns the chart's values into SeldonDeployment pieces.
 */}}
 
-{{/* seldon-model.v0.prepackaged: implementations served by a prepackaged server image (operator predictor_servers). */}}
-{{- define "seldon-model.v0.prepackaged" -}}
+{{/* seldon-model.prepackaged: implementations served by a prepackaged server image (operator predictor_servers). */}}
+{{- define "seldon-model.prepackaged" -}}
 {{- list "SKLEARN_SERVER" "XGBOOST_SERVER" "TENSORFLOW_SERVER" "MLFLOW_SERVER" "TRITON_SERVER" "HUGGINGFACE_SERVER" | toJson -}}
 {{- end -}}
 
-{{/* seldon-model.v0.builtin: implementations the executor runs itself (no container). */}}
-{{- define "seldon-model.v0.builtin" -}}
+{{/* seldon-model.builtin: implementations the executor runs itself (no container). */}}
+{{- define "seldon-model.builtin" -}}
 {{- list "SIMPLE_MODEL" "SIMPLE_ROUTER" "RANDOM_ABTEST" "AVERAGE_COMBINER" | toJson -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.kind: what runs a graph node: "custom" (no implementation: the component's image),
+seldon-model.kind: what runs a graph node: "custom" (no implementation: the component's image),
 "prepackaged" or "builtin".
-Usage: {{ include "seldon-model.v0.kind" $node }}
+Usage: {{ include "seldon-model.kind" $node }}
 */}}
-{{- define "seldon-model.v0.kind" -}}
+{{- define "seldon-model.kind" -}}
 {{- if not .implementation -}}custom
-{{- else if has .implementation (include "seldon-model.v0.prepackaged" . | fromJsonArray) -}}prepackaged
+{{- else if has .implementation (include "seldon-model.prepackaged" . | fromJsonArray) -}}prepackaged
 {{- else -}}builtin
 {{- end -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.collect: appends {node, path} for a node and all its descendants (pre-order, the order
+seldon-model.collect: appends {node, path} for a node and all its descendants (pre-order, the order
 the executor and the operator walk the graph) to .acc.nodes.
-Usage: {{- $acc := dict "nodes" list }}{{- include "seldon-model.v0.collect" (dict "node" $p.graph "path" "predictors[0].graph" "acc" $acc) }}
+Usage: {{- $acc := dict "nodes" list }}{{- include "seldon-model.collect" (dict "node" $p.graph "path" "predictors[0].graph" "acc" $acc) }}
 */}}
-{{- define "seldon-model.v0.collect" -}}
+{{- define "seldon-model.collect" -}}
 {{- $_ := set .acc "nodes" (append .acc.nodes (dict "node" .node "path" .path)) -}}
 {{- range $i, $child := (.node.children | default list) -}}
-{{- include "seldon-model.v0.collect" (dict "node" $child "path" (printf "%s.children[%d]" $.path $i) "acc" $.acc) -}}
+{{- include "seldon-model.collect" (dict "node" $child "path" (printf "%s.children[%d]" $.path $i) "acc" $.acc) -}}
 {{- end -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.parameterValue: a graph parameter's value as the string the CRD wants (INT without an
+seldon-model.parameterValue: a graph parameter's value as the string the CRD wants (INT without an
 exponent, JSON structures as JSON).
-Usage: {{ include "seldon-model.v0.parameterValue" $param }}
+Usage: {{ include "seldon-model.parameterValue" $param }}
 */}}
-{{- define "seldon-model.v0.parameterValue" -}}
+{{- define "seldon-model.parameterValue" -}}
 {{- $v := .value -}}
 {{- if kindIs "string" $v -}}{{ $v }}
 {{- else if or (kindIs "map" $v) (kindIs "slice" $v) -}}{{ toJson $v }}
@@ -52,10 +52,10 @@ Usage: {{ include "seldon-model.v0.parameterValue" $param }}
 {{- end -}}
 
 {{/*
-seldon-model.v0.graph: a graph node and its children as the CRD's PredictiveUnit (JSON).
-Usage: {{ include "seldon-model.v0.graph" $p.graph | fromJson | toYaml }}
+seldon-model.graph: a graph node and its children as the CRD's PredictiveUnit (JSON).
+Usage: {{ include "seldon-model.graph" $p.graph | fromJson | toYaml }}
 */}}
-{{- define "seldon-model.v0.graph" -}}
+{{- define "seldon-model.graph" -}}
 {{- $out := dict "name" .name -}}
 {{- range $key := list "type" "implementation" "modelUri" "envSecretRefName" "serviceAccountName" "storageInitializerImage" "methods" "endpoint" "logger" -}}
 {{- with get $ $key }}{{ $_ := set $out $key . }}{{ end -}}
@@ -63,53 +63,53 @@ Usage: {{ include "seldon-model.v0.graph" $p.graph | fromJson | toYaml }}
 {{- with .parameters -}}
 {{- $params := list -}}
 {{- range . -}}
-{{- $params = append $params (dict "name" .name "type" .type "value" (include "seldon-model.v0.parameterValue" .)) -}}
+{{- $params = append $params (dict "name" .name "type" .type "value" (include "seldon-model.parameterValue" .)) -}}
 {{- end -}}
 {{- $_ := set $out "parameters" $params -}}
 {{- end -}}
 {{- with .children -}}
 {{- $children := list -}}
-{{- range . }}{{ $children = append $children (include "seldon-model.v0.graph" . | fromJson) }}{{ end -}}
+{{- range . }}{{ $children = append $children (include "seldon-model.graph" . | fromJson) }}{{ end -}}
 {{- $_ := set $out "children" $children -}}
 {{- end -}}
 {{- toJson $out -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.imageSet: true when a component names an image (a repository).
-Usage: {{ if include "seldon-model.v0.imageSet" $component }}
+seldon-model.imageSet: true when a component names an image (a repository).
+Usage: {{ if include "seldon-model.imageSet" $component }}
 */}}
-{{- define "seldon-model.v0.imageSet" -}}
+{{- define "seldon-model.imageSet" -}}
 {{- if and . .image .image.repository -}}true{{- end -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.pods: the pods of a predictor as JSON: the main pod (componentSpecs[0], where the
+seldon-model.pods: the pods of a predictor as JSON: the main pod (componentSpecs[0], where the
 executor lives) then predictors[].pods in order. Each: {name, path, podSpec (defaults, predictor and pod
 settings merged), scaling (replicas, hpa, keda, pdb and their values path), nodes: [{node, path, component}]}.
 A node gets a container when it has a component, or is a prepackaged server and
 defaults.prepackagedServerContainers is on; built-in implementations never do.
-Usage: {{- $pods := include "seldon-model.v0.pods" (dict "context" $ "predictor" $p "index" $i) | fromJsonArray }}
+Usage: {{- $pods := include "seldon-model.pods" (dict "context" $ "predictor" $p "index" $i) | fromJsonArray }}
 */}}
-{{- define "seldon-model.v0.pods" -}}
+{{- define "seldon-model.pods" -}}
 {{- $ctx := .context -}}
 {{- $p := .predictor -}}
 {{- $ppath := printf "predictors[%d]" .index -}}
-{{- $base := mergeOverwrite (deepCopy $ctx.Values.defaults.podSpec) (deepCopy ($p.podSpec | default dict)) -}}
+{{- $base := include "ml-common.values.merge" (list $ctx.Values.defaults.podSpec $p.podSpec) | fromJson -}}
 {{- $pods := list (dict "name" "" "path" $ppath "predictor" $p.name "podSpec" $base "scaling" (dict "hpa" $p.hpa "keda" $p.keda "pdb" $p.pdb) "nodes" list) -}}
 {{- range $j, $extra := ($p.pods | default list) -}}
-{{- $pods = append $pods (dict "name" $extra.name "path" (printf "%s.pods[%d]" $ppath $j) "predictor" $p.name "podSpec" (mergeOverwrite (deepCopy $base) (deepCopy ($extra.podSpec | default dict))) "scaling" (dict "replicas" $extra.replicas "hpa" $extra.hpa "keda" $extra.keda "pdb" $extra.pdb) "nodes" list) -}}
+{{- $pods = append $pods (dict "name" $extra.name "path" (printf "%s.pods[%d]" $ppath $j) "predictor" $p.name "podSpec" (include "ml-common.values.merge" (list $base $extra.podSpec) | fromJson) "scaling" (dict "replicas" $extra.replicas "hpa" $extra.hpa "keda" $extra.keda "pdb" $extra.pdb) "nodes" list) -}}
 {{- end -}}
 {{- $acc := dict "nodes" list -}}
-{{- include "seldon-model.v0.collect" (dict "node" $p.graph "path" (printf "%s.graph" $ppath) "acc" $acc) -}}
+{{- include "seldon-model.collect" (dict "node" $p.graph "path" (printf "%s.graph" $ppath) "acc" $acc) -}}
 {{- $components := $p.components | default dict -}}
 {{- range $entry := $acc.nodes -}}
-{{- $kind := include "seldon-model.v0.kind" $entry.node -}}
+{{- $kind := include "seldon-model.kind" $entry.node -}}
 {{- $component := get $components $entry.node.name | default dict -}}
 {{- if and (ne $kind "builtin") (or $component (eq $kind "custom") $ctx.Values.defaults.prepackagedServerContainers) -}}
 {{- range $pods -}}
 {{- if eq .name ($component.pod | default "") -}}
-{{- $_ := set . "nodes" (append .nodes (dict "node" $entry.node "path" $entry.path "component" $component)) -}}
+{{- $_ := set . "nodes" (append .nodes (dict "node" $entry.node "path" $entry.path "component" $component "componentPath" (printf "%s.components.%s" $ppath $entry.node.name))) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -118,17 +118,17 @@ Usage: {{- $pods := include "seldon-model.v0.pods" (dict "context" $ "predictor"
 {{- end -}}
 
 {{/*
-seldon-model.v0.container: the container of a graph node, named exactly like the node (Seldon matches
+seldon-model.container: the container of a graph node, named exactly like the node (Seldon matches
 them by name). Prepackaged servers without an image get an image-less container: the operator fills in
 image, args, ports and probes and keeps what is set here.
-Usage: {{ include "seldon-model.v0.container" (dict "context" $ "node" $node "component" $component) }}
+Usage: {{ include "seldon-model.container" (dict "context" $ "node" $node "component" $component "where" "predictors[0].components.classifier") }}
 */}}
-{{- define "seldon-model.v0.container" -}}
+{{- define "seldon-model.container" -}}
 {{- $values := .context.Values -}}
 {{- $c := .component | default dict -}}
 - name: {{ .node.name }}
-  {{- if include "seldon-model.v0.imageSet" $c }}
-  {{- $image := mergeOverwrite (deepCopy $values.defaults.image) (deepCopy $c.image) }}
+  {{- if include "seldon-model.imageSet" $c }}
+  {{- $image := include "ml-common.values.merge" (list $values.defaults.image $c.image) | fromJson }}
   image: {{ include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "") }}
   imagePullPolicy: {{ $image.pullPolicy }}
   {{- end }}
@@ -144,9 +144,9 @@ Usage: {{ include "seldon-model.v0.container" (dict "context" $ "node" $node "co
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- end }}
-  {{- include "ml-common.security.containerSecurityContext" (mergeOverwrite (deepCopy ($values.defaults.securityContext | default dict)) (deepCopy ($c.securityContext | default dict))) | nindent 2 }}
+  {{- include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $c.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .where)) | nindent 2 }}
   resources:
-    {{- include "ml-common.gpu.resources" (dict "gpu" $c.gpu "resources" (mergeOverwrite (deepCopy $values.defaults.resources) (deepCopy ($c.resources | default dict)))) | nindent 4 }}
+    {{- include "ml-common.gpu.resources" (dict "gpu" $c.gpu "resources" (include "ml-common.values.merge" (list $values.defaults.resources $c.resources) | fromJson)) | nindent 4 }}
   {{- $mounts := $c.volumeMounts | default list }}
   {{- if $values.defaults.writableTmp }}
   {{- $mounts = prepend $mounts (dict "name" "tmp" "mountPath" "/tmp") }}
@@ -158,11 +158,11 @@ Usage: {{ include "seldon-model.v0.container" (dict "context" $ "node" $node "co
 {{- end -}}
 
 {{/*
-seldon-model.v0.serviceAccountName: the service account of a pod: its podSpec's, else the chart's
+seldon-model.serviceAccountName: the service account of a pod: its podSpec's, else the chart's
 (serviceAccount.create or serviceAccount.name), else none (the namespace default).
-Usage: {{ include "seldon-model.v0.serviceAccountName" (dict "context" $ "podSpec" $podSpec) }}
+Usage: {{ include "seldon-model.serviceAccountName" (dict "context" $ "podSpec" $podSpec) }}
 */}}
-{{- define "seldon-model.v0.serviceAccountName" -}}
+{{- define "seldon-model.serviceAccountName" -}}
 {{- $sa := .context.Values.serviceAccount -}}
 {{- if .podSpec.serviceAccountName -}}
 {{- .podSpec.serviceAccountName -}}
@@ -172,12 +172,12 @@ Usage: {{ include "seldon-model.v0.serviceAccountName" (dict "context" $ "podSpe
 {{- end -}}
 
 {{/*
-seldon-model.v0.componentSpec: one componentSpecs[] entry (a pod of the predictor) as YAML list item.
+seldon-model.componentSpec: one componentSpecs[] entry (a pod of the predictor) as YAML list item.
 GPU placement: every GPU block of the pod's components goes through ml-common (tolerations for each
 pool's taints, node affinity for the pool; the validation guarantees one pool per pod).
-Usage: {{ include "seldon-model.v0.componentSpec" (dict "context" $ "pod" $pod) }}
+Usage: {{ include "seldon-model.componentSpec" (dict "context" $ "pod" $pod) }}
 */}}
-{{- define "seldon-model.v0.componentSpec" -}}
+{{- define "seldon-model.componentSpec" -}}
 {{- $ctx := .context -}}
 {{- $pod := .pod -}}
 {{- $spec := $pod.podSpec -}}
@@ -204,14 +204,14 @@ Usage: {{ include "seldon-model.v0.componentSpec" (dict "context" $ "pod" $pod) 
       {{- toYaml . | nindent 6 }}
     {{- end }}
   spec:
-    {{- with include "seldon-model.v0.serviceAccountName" (dict "context" $ctx "podSpec" $spec) }}
+    {{- with include "seldon-model.serviceAccountName" (dict "context" $ctx "podSpec" $spec) }}
     serviceAccountName: {{ . }}
     {{- end }}
     automountServiceAccountToken: {{ $spec.automountServiceAccountToken | default false }}
     {{- with include "ml-common.images.pullSecrets" (dict "secrets" $spec.imagePullSecrets "global" $ctx.Values.global) }}
     {{- . | nindent 4 }}
     {{- end }}
-    {{- include "ml-common.security.podSecurityContext" $spec.securityContext | nindent 4 }}
+    {{- include "ml-common.security.podSecurityContext" (dict "securityContext" $spec.securityContext "path" (printf "%s.podSpec.securityContext (merged over defaults.podSpec.securityContext)" $pod.path)) | nindent 4 }}
     {{- with $spec.priorityClassName }}
     priorityClassName: {{ . }}
     {{- end }}
@@ -247,21 +247,21 @@ Usage: {{ include "seldon-model.v0.componentSpec" (dict "context" $ "pod" $pod) 
     {{- end }}
     containers:
     {{- range $pod.nodes }}
-      {{- include "seldon-model.v0.container" (dict "context" $ctx "node" .node "component" .component) | nindent 6 }}
+      {{- include "seldon-model.container" (dict "context" $ctx "node" .node "component" .component "where" .componentPath) | nindent 6 }}
     {{- else }} []
     {{- end }}
   {{- with $pod.scaling }}
   {{- if not (kindIs "invalid" .replicas) }}
   replicas: {{ int64 .replicas }}
   {{- end }}
-  {{- if include "seldon-model.v0.on" .keda }}
+  {{- if include "seldon-model.on" .keda }}
   kedaSpec:
-    {{- include "seldon-model.v0.kedaSpec" (dict "context" $ctx "keda" .keda "predictor" $pod.predictor) | trim | nindent 4 }}
-  {{- else if include "seldon-model.v0.on" .hpa }}
+    {{- include "seldon-model.kedaSpec" (dict "context" $ctx "keda" .keda "predictor" $pod.predictor) | trim | nindent 4 }}
+  {{- else if include "seldon-model.on" .hpa }}
   hpaSpec:
-    {{- include "seldon-model.v0.hpaSpec" .hpa | nindent 4 }}
+    {{- include "seldon-model.hpaSpec" .hpa | nindent 4 }}
   {{- end }}
-  {{- if include "seldon-model.v0.on" .pdb }}
+  {{- if include "seldon-model.on" .pdb }}
   pdbSpec:
     {{- range $key := list "minAvailable" "maxUnavailable" }}
     {{- $value := index $.pod.scaling.pdb $key }}
@@ -276,20 +276,20 @@ Usage: {{ include "seldon-model.v0.componentSpec" (dict "context" $ "pod" $pod) 
 {{- end -}}
 
 {{/*
-seldon-model.v0.on: "true" when an optional block (hpa, keda, pdb, explainer) is present and not
+seldon-model.on: "true" when an optional block (hpa, keda, pdb, explainer) is present and not
 switched off with enabled: false.
-Usage: {{ if include "seldon-model.v0.on" $p.hpa }}
+Usage: {{ if include "seldon-model.on" $p.hpa }}
 */}}
-{{- define "seldon-model.v0.on" -}}
+{{- define "seldon-model.on" -}}
 {{- if and . (kindIs "map" .) (ne (toString .enabled) "false") -}}true{{- end -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.hpaSpec: hpaSpec with autoscaling/v2 metrics (metricsv2): CPU and memory targets, then
+seldon-model.hpaSpec: hpaSpec with autoscaling/v2 metrics (metricsv2): CPU and memory targets, then
 the custom metrics as given.
-Usage: {{ include "seldon-model.v0.hpaSpec" $hpa }}
+Usage: {{ include "seldon-model.hpaSpec" $hpa }}
 */}}
-{{- define "seldon-model.v0.hpaSpec" -}}
+{{- define "seldon-model.hpaSpec" -}}
 {{- $metrics := list -}}
 {{- with .targetCPUUtilization -}}
 {{- $metrics = append $metrics (dict "type" "Resource" "resource" (dict "name" "cpu" "target" (dict "type" "Utilization" "averageUtilization" (int64 .)))) -}}
@@ -309,11 +309,11 @@ metricsv2:
 {{- end -}}
 
 {{/*
-seldon-model.v0.kedaSpec: kedaSpec with a Prometheus trigger on the executor's request rate for this
+seldon-model.kedaSpec: kedaSpec with a Prometheus trigger on the executor's request rate for this
 deployment and predictor (unless prometheus.enabled is false), plus any extra triggers.
-Usage: {{ include "seldon-model.v0.kedaSpec" (dict "context" $ "keda" $keda "predictor" "default") }}
+Usage: {{ include "seldon-model.kedaSpec" (dict "context" $ "keda" $keda "predictor" "default") }}
 */}}
-{{- define "seldon-model.v0.kedaSpec" -}}
+{{- define "seldon-model.kedaSpec" -}}
 {{- $k := .keda -}}
 {{- $prom := $k.prometheus | default dict -}}
 {{- $triggers := list -}}
@@ -337,11 +337,11 @@ triggers:
 {{- end -}}
 
 {{/*
-seldon-model.v0.explainer: the predictor's explainer (JSON). containerSpec carries the restricted
+seldon-model.explainer: the predictor's explainer (JSON). containerSpec carries the restricted
 securityContext and resources; with no image the operator uses its configured alibi explainer image.
-Usage: {{ include "seldon-model.v0.explainer" (dict "context" $ "explainer" $p.explainer) | fromJson | toYaml }}
+Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.explainer "path" "predictors[0].explainer") | fromJson | toYaml }}
 */}}
-{{- define "seldon-model.v0.explainer" -}}
+{{- define "seldon-model.explainer" -}}
 {{- $values := .context.Values -}}
 {{- $e := .explainer -}}
 {{- $out := dict "type" $e.type -}}
@@ -350,10 +350,10 @@ Usage: {{ include "seldon-model.v0.explainer" (dict "context" $ "explainer" $p.e
 {{- end -}}
 {{- if not (kindIs "invalid" $e.replicas) }}{{ $_ := set $out "replicas" (int64 $e.replicas) }}{{ end -}}
 {{- with $e.initParameters }}{{ $_ := set $out "initParameters" (kindIs "string" . | ternary . (toJson .)) }}{{ end -}}
-{{- $container := include "ml-common.security.containerSecurityContext" (mergeOverwrite (deepCopy ($values.defaults.securityContext | default dict)) (deepCopy ($e.securityContext | default dict))) | fromYaml -}}
-{{- $_ := set $container "resources" (mergeOverwrite (deepCopy $values.defaults.resources) (deepCopy ($e.resources | default dict))) -}}
-{{- if include "seldon-model.v0.imageSet" $e -}}
-{{- $image := mergeOverwrite (deepCopy $values.defaults.image) (deepCopy $e.image) -}}
+{{- $container := include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $e.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .path)) | fromYaml -}}
+{{- $_ := set $container "resources" (include "ml-common.values.merge" (list $values.defaults.resources $e.resources) | fromJson) -}}
+{{- if include "seldon-model.imageSet" $e -}}
+{{- $image := include "ml-common.values.merge" (list $values.defaults.image $e.image) | fromJson -}}
 {{- $_ := set $container "image" (include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "")) -}}
 {{- $_ := set $container "imagePullPolicy" $image.pullPolicy -}}
 {{- end -}}
@@ -363,20 +363,20 @@ Usage: {{ include "seldon-model.v0.explainer" (dict "context" $ "explainer" $p.e
 {{- end -}}
 
 {{/*
-seldon-model.v0.serviceName: the Service the operator creates for a predictor: seldon.io/svc-name
+seldon-model.serviceName: the Service the operator creates for a predictor: seldon.io/svc-name
 (predictor svcName) or "<deployment>-<predictor>".
-Usage: {{ include "seldon-model.v0.serviceName" (dict "context" $ "predictor" $p) }}
+Usage: {{ include "seldon-model.serviceName" (dict "context" $ "predictor" $p) }}
 */}}
-{{- define "seldon-model.v0.serviceName" -}}
+{{- define "seldon-model.serviceName" -}}
 {{- .predictor.svcName | default (printf "%s-%s" (include "ml-common.names.fullname" .context) .predictor.name) -}}
 {{- end -}}
 
 {{/*
-seldon-model.v0.testPredictor: the predictor the helm test and NOTES call (JSON): test.predictor, else
+seldon-model.testPredictor: the predictor the helm test and NOTES call (JSON): test.predictor, else
 the first predictor that is not a shadow. The validation guarantees it exists.
-Usage: {{- $p := include "seldon-model.v0.testPredictor" $ | fromJson }}
+Usage: {{- $p := include "seldon-model.testPredictor" $ | fromJson }}
 */}}
-{{- define "seldon-model.v0.testPredictor" -}}
+{{- define "seldon-model.testPredictor" -}}
 {{- $found := dict -}}
 {{- range .Values.predictors -}}
 {{- if and (not $found) (or (eq .name $.Values.test.predictor) (and (not $.Values.test.predictor) (not .shadow))) -}}
@@ -384,4 +384,30 @@ Usage: {{- $p := include "seldon-model.v0.testPredictor" $ | fromJson }}
 {{- end -}}
 {{- end -}}
 {{- toJson $found -}}
+{{- end -}}
+
+{{/*
+seldon-model.monitoringLabels: the extra labels of the PodMonitor and PrometheusRule (JSON): monitoring.labels,
+and `release: <monitoring.release>` (kube-prometheus-stack selects by it), which wins over monitoring.labels.
+Usage: {{ include "ml-common.labels.standard" (dict "context" $ "component" "monitoring" "customLabels" (include "seldon-model.monitoringLabels" . | fromJson)) }}
+*/}}
+{{- define "seldon-model.monitoringLabels" -}}
+{{- $release := dict -}}
+{{- with .Values.monitoring.release }}{{ $_ := set $release "release" . }}{{ end -}}
+{{- include "ml-common.values.merge" (list .Values.monitoring.labels $release) -}}
+{{- end -}}
+
+{{/*
+seldon-model.payload: the request body (JSON text) the helm test and NOTES send for a protocol:
+test.payloads.<protocol>, or one row of the iris data set when that is empty. The defaults live here and
+not in values.yaml, whose tooling (readme-generator) cannot read lists of lists.
+Usage: {{ include "seldon-model.payload" (dict "context" $ "protocol" "seldon") }}
+*/}}
+{{- define "seldon-model.payload" -}}
+{{- $iris := list 5.1 3.5 1.4 0.2 -}}
+{{- $defaults := dict
+      "seldon" (dict "data" (dict "ndarray" (list $iris)))
+      "v2" (dict "inputs" (list (dict "name" "predict" "shape" (list 1 4) "datatype" "FP32" "data" $iris)))
+      "tensorflow" (dict "instances" (list $iris)) -}}
+{{- toJson (get .context.Values.test.payloads .protocol | default (get $defaults .protocol)) -}}
 {{- end -}}

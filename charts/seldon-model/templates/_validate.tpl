@@ -1,14 +1,14 @@
 {{/*
-seldon-model.v0.validate: the rules values.schema.json cannot express. Each failure names the value, the
+seldon-model.validate: the rules values.schema.json cannot express. Each failure names the value, the
 problem and the fix. Mirrors the checks of the v1.17.1 operator's admission webhook (so a bad graph fails
 at `helm template`, not at install time) plus a few that the webhook misses.
-Usage: {{- include "seldon-model.v0.validate" . }}
+Usage: {{- include "seldon-model.validate" . }}
 */}}
-{{- define "seldon-model.v0.validate" -}}
+{{- define "seldon-model.validate" -}}
 {{- $values := .Values -}}
 {{- $fullname := include "ml-common.names.fullname" . -}}
-{{- $prepackaged := include "seldon-model.v0.prepackaged" . | fromJsonArray -}}
-{{- $builtin := include "seldon-model.v0.builtin" . | fromJsonArray -}}
+{{- $prepackaged := include "seldon-model.prepackaged" . | fromJsonArray -}}
+{{- $builtin := include "seldon-model.builtin" . | fromJsonArray -}}
 {{- $predictors := $values.predictors | default list -}}
 {{- if not $predictors -}}
 {{- fail "predictors is empty: describe at least one predictor with a graph" -}}
@@ -51,7 +51,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- $svcNames := list -}}
 {{- range $i, $p := $predictors -}}
 {{- $ppath := printf "predictors[%d]" $i -}}
-{{- $svc := include "seldon-model.v0.serviceName" (dict "context" $ "predictor" $p) -}}
+{{- $svc := include "seldon-model.serviceName" (dict "context" $ "predictor" $p) -}}
 {{- if gt (len $svc) 63 -}}
 {{- fail (printf "%s: the predictor Service name %q is longer than 63 characters and the operator would hash it: shorten fullnameOverride or %s.name, or set %s.svcName" $ppath $svc $ppath $ppath) -}}
 {{- end -}}
@@ -61,7 +61,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- $svcNames = append $svcNames $svc -}}
 
 {{- $acc := dict "nodes" list -}}
-{{- include "seldon-model.v0.collect" (dict "node" $p.graph "path" (printf "%s.graph" $ppath) "acc" $acc) -}}
+{{- include "seldon-model.collect" (dict "node" $p.graph "path" (printf "%s.graph" $ppath) "acc" $acc) -}}
 {{- $nodeNames := list -}}
 {{- range $acc.nodes -}}
 {{- if has .node.name $nodeNames -}}
@@ -92,7 +92,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- if and $component.image (not $component.image.repository) (or $component.image.tag $component.image.digest) -}}
 {{- fail (printf "%s.image sets a tag or digest but no repository: set %s.image.repository" $cpath $cpath) -}}
 {{- end -}}
-{{- if and (include "seldon-model.v0.imageSet" $component) (not $component.image.tag) (not $component.image.digest) -}}
+{{- if and (include "seldon-model.imageSet" $component) (not $component.image.tag) (not $component.image.digest) -}}
 {{- fail (printf "%s.image.tag is empty: set %s.image.tag (or image.digest); component images have no default tag" $cpath $cpath) -}}
 {{- end -}}
 {{- include "ml-common.gpu.validate" (dict "gpu" $component.gpu "path" (printf "%s.gpu" $cpath)) -}}
@@ -107,8 +107,8 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- if and $impl (not (has $impl (concat $prepackaged $builtin))) -}}
 {{- fail (printf "%s.implementation %q is unknown: use a prepackaged server (%s), a built-in (%s), or leave it empty to run your own image from components.%s" $path $impl (join ", " $prepackaged) (join ", " $builtin) $node.name) -}}
 {{- end -}}
-{{- $kind := include "seldon-model.v0.kind" $node -}}
-{{- if and (eq $kind "custom") (not (include "seldon-model.v0.imageSet" $component)) -}}
+{{- $kind := include "seldon-model.kind" $node -}}
+{{- if and (eq $kind "custom") (not (include "seldon-model.imageSet" $component)) -}}
 {{- fail (printf "%s (%s) has no implementation, so it runs your own image, but %s.components.%s.image.repository is not set: add the component with its image (the container is named after the node), or set %s.implementation to a prepackaged server" $path $node.name $ppath $node.name $path) -}}
 {{- end -}}
 {{- if and (eq $kind "builtin") $component -}}
@@ -136,7 +136,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- end -}}
 {{- range $k, $param := ($node.parameters | default list) -}}
 {{- $parpath := printf "%s.parameters[%d]" $path $k -}}
-{{- $v := include "seldon-model.v0.parameterValue" $param -}}
+{{- $v := include "seldon-model.parameterValue" $param -}}
 {{- if and (eq $param.type "INT") (not (regexMatch "^-?[0-9]+$" $v)) -}}
 {{- fail (printf "%s (%s) has type INT but value %q: give a whole number or change the type" $parpath $param.name $v) -}}
 {{- end -}}
@@ -150,7 +150,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- end -}}
 
 {{- /* pods: GPU pools, the executor's home, scaling */ -}}
-{{- $pods := include "seldon-model.v0.pods" (dict "context" $ "predictor" $p "index" $i) | fromJsonArray -}}
+{{- $pods := include "seldon-model.pods" (dict "context" $ "predictor" $p "index" $i) | fromJsonArray -}}
 {{- if and (not (first $pods).nodes) (not $p.noEngine) (not $values.seldonAnnotations.engineSeparatePod) -}}
 {{- range (rest $pods) -}}
 {{- if .nodes -}}
@@ -195,8 +195,8 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- else if eq $k 0 -}}
 {{- $replicas = $p.replicas -}}
 {{- end -}}
-{{- $hpaOn := include "seldon-model.v0.on" $s.hpa -}}
-{{- $kedaOn := include "seldon-model.v0.on" $s.keda -}}
+{{- $hpaOn := include "seldon-model.on" $s.hpa -}}
+{{- $kedaOn := include "seldon-model.on" $s.keda -}}
 {{- if and $hpaOn $kedaOn -}}
 {{- fail (printf "%s sets both hpa and keda: the operator would silently ignore hpa; keep one (set hpa.enabled or keda.enabled to false)" $pod.path) -}}
 {{- end -}}
@@ -229,7 +229,7 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- if and $scaler (not (kindIs "invalid" $replicas)) (or (lt (int $replicas) $min) (gt (int $replicas) $max)) -}}
 {{- fail (printf "%s is %d but %s.%s allows %d to %d replicas: set replicas inside that range or remove it (the autoscaler owns the replica count)" $rpath (int $replicas) $pod.path $scaler $min $max) -}}
 {{- end -}}
-{{- if include "seldon-model.v0.on" $s.pdb -}}
+{{- if include "seldon-model.on" $s.pdb -}}
 {{- $hasMin := not (kindIs "invalid" $s.pdb.minAvailable) -}}
 {{- $hasMax := not (kindIs "invalid" $s.pdb.maxUnavailable) -}}
 {{- if eq $hasMin $hasMax -}}
@@ -246,17 +246,17 @@ Usage: {{- include "seldon-model.v0.validate" . }}
 {{- end -}}
 {{- end -}}
 
-{{- if and (include "seldon-model.v0.on" $p.explainer) (not $p.explainer.type) -}}
+{{- if and (include "seldon-model.on" $p.explainer) (not $p.explainer.type) -}}
 {{- fail (printf "%s.explainer.type is empty: set the alibi explainer type (e.g. AnchorTabular) or set %s.explainer.enabled: false" $ppath $ppath) -}}
 {{- end -}}
-{{- if and (include "seldon-model.v0.on" $p.explainer) (include "seldon-model.v0.imageSet" $p.explainer) (not $p.explainer.image.tag) (not $p.explainer.image.digest) -}}
+{{- if and (include "seldon-model.on" $p.explainer) (include "seldon-model.imageSet" $p.explainer) (not $p.explainer.image.tag) (not $p.explainer.image.digest) -}}
 {{- fail (printf "%s.explainer.image.tag is empty: set it (or image.digest), or remove explainer.image to use the operator's explainer image" $ppath) -}}
 {{- end -}}
 {{- end -}}
 
 {{- /* the helm test's target */ -}}
 {{- if $values.test.enabled -}}
-{{- $target := include "seldon-model.v0.testPredictor" . | fromJson -}}
+{{- $target := include "seldon-model.testPredictor" . | fromJson -}}
 {{- if not $target -}}
 {{- if $values.test.predictor -}}
 {{- fail (printf "test.predictor is %q but there is no predictor of that name (predictors: %s): set test.predictor to one of them or leave it empty" $values.test.predictor (join ", " $names)) -}}

@@ -7,7 +7,7 @@ Runs in the builder stage of images/models/base/Dockerfile.{python,venv} (the de
 
   mkroot.py python OUT       /usr/bin/python3.11, its standard library and every shared library they
                              load (found with ldd), Debian's CA bundle, /etc/passwd and /etc/group with
-                             the nonroot user 65532, /tmp (1777) and the merged-/usr links
+                             the nonroot user 65532 (./passwd, ./group), /tmp (1777) and the merged-/usr links
   mkroot.py venv VENV OUT    the virtual environment VENV (without pip and test suites) and the shared
                              libraries its extension modules need that the python tree lacks
 
@@ -37,10 +37,6 @@ EXTRA_FILES = ["/usr/bin/python3", "/etc/python3.11", "/etc/ssl/certs/ca-certifi
                "/usr/lib/ssl/certs", "/usr/lib/ssl/openssl.cnf", "/etc/os-release", "/usr/lib/os-release",
                "/lib64/ld-linux-x86-64.so.2"]
 MERGED_USR = ["/bin", "/sbin", "/lib", "/lib64"]
-PASSWD = ("root:x:0:0:root:/root:/sbin/nologin\n"
-          "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
-          f"nonroot:x:{NONROOT}:{NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n")
-GROUP = f"root:x:0:\nnogroup:x:65534:\nnonroot:x:{NONROOT}:\n"
 NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"
 
 
@@ -189,8 +185,9 @@ def write_base_files(out: Path) -> None:
             os.symlink(os.readlink(link), dst)
     etc = out / "etc"
     etc.mkdir(exist_ok=True)
-    (etc / "passwd").write_text(PASSWD)
-    (etc / "group").write_text(GROUP)
+    # the users of every image we build (the Go images copy the same two files): nonroot is 65532
+    for name in ("passwd", "group"):
+        shutil.copy(Path(__file__).with_name(name), etc / name)
     (etc / "nsswitch.conf").write_text(NSSWITCH)
     for d, mode, owner in (("tmp", 0o1777, 0), ("home/nonroot", 0o755, NONROOT), ("root", 0o700, 0)):
         p = out / d

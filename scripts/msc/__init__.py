@@ -1,0 +1,17 @@
+"""ml-serving-charts' tooling: one standard-library-only package behind the thin commands in scripts/.
+
+  env          where everything lives; scripts/pins.toml, parsed once
+  proc         run (always with a timeout), wait_until, progress steps, the MscError hierarchy
+  gomod        Go-module builds (a wrapper module, or a writable copy of the module)
+  toolchain    scripts/bootstrap: the pinned tools in .tools/
+  crds         scripts/place-crds: the CRDs the charts install; applying every known CRD to a cluster
+  package      scripts/package: the signed chart repository
+  dockerd      scripts/docker: a Docker engine on machines without systemd
+  images/      scripts/images: the offline kind node image, the model and monitoring images, smoke checks
+  clusters/    scripts/cluster: the GPU pool contract, the kwok and kind providers
+  kube         kubectl and Helm against a cluster
+  iris         the iris model's request/response contract
+  stack        what the kind tier and the demo install and call (model pods, Prometheus)
+  demo         scripts/demo
+
+The tests reach it through pytest's pythonpath (pytest.ini); nothing here imports from tests/."""

@@ -1,0 +1,267 @@
+"""The demo: the platform on a local kind cluster, real model pods, real predictions, a PromQL answer.
+
+Usage: scripts/demo [--provider auto|kind|kwok] [--down]
+  auto (default): kind when a Docker engine can run here, else the kwok tier (said so, never silently)
+  --down: delete the kind cluster at the end (default: keep it for exploring; `scripts/cluster down --provider kind`)
+
+kind: builds what is missing (the node and model images, cached by scripts/images), creates or reuses the
+cluster `msc`, installs prometheus-operator + Prometheus (our images) and ml-platform with
+values/ml-platform/kind.yaml WITHOUT the Seldon operator (install.seldonOperator=false: its 1.17.1 image
+cannot be built here, the Go module proxy refuses github.com/seldonio/seldon-core), runs the iris model
+(Seldon python wrapper) and MLServer images as plain pods in the restricted `models` namespace, sends
+predictions, and prints the answers and a PromQL query result.
+kwok: a real control plane with fake nodes: installs the charts and shows the objects (no pods run)."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import clusters, dockerd, toolchain
+from . import stack as ks
+from .clusters.contract import POOL_LABEL
+from .crds import apply_crds
+from .env import VALUES
+from .images.apps import build_app_images
+from .kube import Helm, Kubectl
+from .proc import MscError, wait_until
+
+PLATFORM_RELEASE, PLATFORM_NAMESPACE = "platform", "ml-platform"
+MODELS_NAMESPACE = "models"                       # values/ml-platform/kind.yaml: restricted, GPU quota 1
+DEMO_SERVERS = ("iris", "mlserver-iris")
+DEMO_IMAGES = ["iris-model", "mlserver-iris", "helm-test-client", "prometheus", "prometheus-operator"]
+STARTED = time.monotonic()
+STEPS: list[tuple[str, float]] = []
+
+
+def scratch(name: str) -> Path:
+    """A directory of the demo's own (kubectl's discovery cache, Helm's home), reused by the next run."""
+    path = Path(tempfile.gettempdir()) / "msc-demo" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+class Step:
+    """`with Step("what"):` prints the step, then its duration."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> "Step":
+        self.t0 = time.monotonic()
+        say(f"--- {self.what}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        took = time.monotonic() - self.t0
+        STEPS.append((self.what, took))
+        if exc[0] is None:
+            say(f"    done in {took:.1f}s")
+
+
+ENGINE = {"started": False}   # whether this run started the Docker engine (then the cluster's `down` stops it)
+
+
+def docker_problem() -> str | None:
+    """Why kind cannot run here, or None."""
+    try:
+        ENGINE["started"] = dockerd.ensure() == "started"
+    except MscError as err:
+        return str(err)
+    probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else (probe.stderr.strip() or "docker info failed")
+
+
+# ------------------------------------------------------------------ kind
+
+def kind_demo(down: bool) -> int:
+    with Step("images: kind node image, iris model (Seldon wrapper), MLServer, test client, Prometheus (cached)"):
+        missing = [n for n in DEMO_IMAGES if not ks.docker_has(ks.APP_IMAGES[n])]
+        if missing:
+            say(f"building {', '.join(missing)} (scripts/images; cold builds take a while, then it is cached)")
+            build_app_images(missing)
+        else:
+            say("all present: " + ", ".join(ks.APP_IMAGES[n] for n in DEMO_IMAGES))
+    with Step("kind cluster msc (scripts/cluster up --provider kind; builds the node image if missing)"):
+        kind = clusters.cluster("kind", "msc")
+        kubeconfig = kind.up()
+        if ENGINE["started"]:   # the engine outlives this run with the cluster; `scripts/cluster down` stops both
+            kind.write_state(dockerd_started=True)
+        kubectl = Kubectl(kubeconfig, scratch("kubectl-cache"))
+        for node in kubectl.json("get", "nodes")["items"]:
+            labels = node["metadata"]["labels"]
+            say(f"node {node['metadata']['name']:<20} pool={labels.get(POOL_LABEL, 'control-plane'):<14}"
+                f" nvidia.com/gpu={node['status']['allocatable'].get('nvidia.com/gpu', '-')}")
+    with Step("kind load docker-image (skips what the nodes already have)"):
+        took = kind.load([ks.APP_IMAGES[n] for n in DEMO_IMAGES] + [ks.BUSYBOX_STANDIN])
+        say(f"loaded in {took:.1f}s")
+    with Step("prometheus-operator v0.85.0 + Prometheus v3.14.0 (our images) in namespace monitoring"):
+        ks.install_prometheus_stack(kubectl, say=say)
+    helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="300s")
+    with Step(f"helm upgrade --install {PLATFORM_RELEASE} charts/ml-platform -f values/ml-platform/kind.yaml"):
+        say("install.seldonOperator=false: the Seldon Core 1.17.1 operator image cannot be built here (the Go "
+            "module proxy refuses github.com/seldonio/seldon-core), so SeldonDeployments would never be reconciled; "
+            "the model servers run as plain pods instead, labelled as the operator labels its pods")
+        say(f"gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets "
+            f"{ks.BUSYBOX_STANDIN} (local Debian image with sh and grep)")
+        helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
+                     values_files=[VALUES / "ml-platform" / "kind.yaml"],
+                     values={"install": {"seldonOperator": False},
+                             "gpu-node-pool": {"tests": {"image": ks.busybox_standin_values()}}},
+                     extra=["--create-namespace"])
+        ns = kubectl.json("get", "namespace", MODELS_NAMESPACE)["metadata"]["labels"]
+        say(f"namespace {MODELS_NAMESPACE}: pod-security enforce={ns.get('pod-security.kubernetes.io/enforce')}, "
+            f"GPU quota {kubectl('get', 'resourcequota', '-n', MODELS_NAMESPACE, '-o', 'jsonpath={.items[*].spec.hard}', check=False).stdout or '-'}")
+    with Step(f"model pods in {MODELS_NAMESPACE}: iris (Seldon wrapper, :9000) and MLServer (V2, :8080)"):
+        ks.deploy(kubectl, MODELS_NAMESPACE, [ks.SERVERS[n] for n in DEMO_SERVERS], part_of="ml-serving-charts-demo")
+        for name in DEMO_SERVERS:
+            pod = kubectl.json("get", "pods", "-n", MODELS_NAMESPACE, "-l", f"app.kubernetes.io/name={name}")["items"][0]
+            say(f"pod {pod['metadata']['name']} Ready on {pod['spec']['nodeName']}")
+    with Step("predictions (from a client pod, through cluster DNS)"):
+        predict(kubectl)
+    with Step("PromQL: the iris pod's metrics, scraped through ml-monitoring's PodMonitor"):
+        query_metrics(kubectl)
+    with Step(f"helm test {PLATFORM_RELEASE} (ml-monitoring: rule groups loaded; gpu-node-pool: pool catalog; platform)"):
+        proc = helm.run("test", PLATFORM_RELEASE, "--namespace", PLATFORM_NAMESPACE, "--logs", "--timeout", "240s",
+                        check=False, timeout=300)
+        for line in helm_test_lines(proc.stdout + proc.stderr):
+            say(f"  {line}")
+        say("helm test: " + ("passed" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"))
+    summary(kubeconfig)
+    if down:
+        with Step("scripts/cluster down --provider kind"):
+            kind.down()
+    return 0 if proc.returncode == 0 else 1
+
+
+def helm_test_lines(output: str) -> list[str]:
+    """Each test pod's phase and its log lines, from `helm test --logs` (the NOTES left out)."""
+    out, logs = [], False
+    for line in output.splitlines():
+        if line.startswith("TEST SUITE:"):
+            out.append(f"test pod {line.split(':', 1)[1].strip()}")
+        elif line.startswith("Phase:"):
+            out[-1] += f": {line.split(':', 1)[1].strip()}"
+        elif line.startswith("POD LOGS:"):
+            logs = True
+            out.append(f"logs of {line.split(':', 1)[1].strip()}:")
+        elif line.startswith("Error"):
+            out.append(line)
+        elif logs and line.strip():
+            out.append(f"  {line.strip()[:160]}")
+    return out
+
+
+def predict(kubectl: Kubectl) -> None:
+    ns = MODELS_NAMESPACE
+    res = ks.call(kubectl, ns, [
+        {"name": "seldon", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"), "body": ks.seldon_request(), "retry": 30},
+        {"name": "v2", "url": ks.SERVERS["mlserver-iris"].url(ns, "/v2/models/classifier/infer"), "body": ks.v2_request(),
+         "retry": 30}])
+    seldon = ks.ok(res["seldon"], "iris predict")
+    v2 = ks.ok(res["v2"], "MLServer infer")
+    answers = [(f"POST {res['seldon']['url']}", ks.seldon_rows(seldon)),
+               (f"POST {res['v2']['url']}  (model {v2.get('model_name')}, version {v2.get('model_version')})",
+                ks.v2_rows(v2))]
+    wrong = []
+    for header, rows in answers:
+        say(header)
+        for (row, want), probs, got in zip(ks.IRIS_ROWS, rows, ks.argmax_classes(rows)):
+            say(f"  {row} cm -> {got:<10} p={[round(p, 3) for p in probs]}  (expected {want})")
+            if got != want:
+                wrong.append(want)
+    if wrong:
+        raise SystemExit(f"[demo] FAILED: wrong classes for {wrong}")
+
+
+def query_metrics(kubectl: Kubectl) -> None:
+    ns = MODELS_NAMESPACE
+    query = f'sum by (pod, class, job) ({{__name__=~"iris_predictions(_total)?",namespace="{ns}"}})'
+    say(f"query: {query}")
+    try:
+        series = wait_until(lambda: ks.promql(kubectl, ns, query), 180, "the iris series in Prometheus", interval=5)
+    except TimeoutError as err:
+        raise SystemExit(f"[demo] FAILED: {err}")
+    for s in series:
+        m = s["metric"]
+        say(f"  iris_predictions{{pod={m.get('pod')}, class={m.get('class')}, job={m.get('job')}}} = {s['value'][1]}")
+    up = ks.promql(kubectl, ns, f'up{{namespace="{ns}"}}')
+    say("targets: " + ", ".join(f"{s['metric'].get('pod')}:{s['metric'].get('endpoint')} up={s['value'][1]}" for s in up))
+    rules = ks.call(kubectl, ns, [{"name": "r", "url": f"{ks.PROMETHEUS_URL}/api/v1/rules"}])["r"]
+    groups = ks.ok(rules, "rules")["data"]["groups"]
+    say(f"rule groups loaded: {len(groups)} ({', '.join(sorted(g['name'] for g in groups))[:200]})")
+
+
+def summary(kubeconfig: Path) -> None:
+    say("--- timings: " + ", ".join(f"{what.split(' (')[0].split(':')[0]} {took:.0f}s" for what, took in STEPS))
+    say(f"total {time.monotonic() - STARTED:.0f}s")
+    say(f"explore: export KUBECONFIG={kubeconfig}; kubectl get pods -A; kubectl -n {MODELS_NAMESPACE} get pods -o wide")
+    say("Prometheus: kubectl -n monitoring port-forward svc/prometheus-operated 9090  (HTTP API only, no web UI)")
+    say("done with it: scripts/cluster down --provider kind")
+
+
+# ------------------------------------------------------------------ kwok fallback
+
+def kwok_demo() -> int:
+    with Step("kwok cluster (scripts/cluster up --provider kwok: real control plane, fake nodes and pods)"):
+        toolchain.ensure("kwok")
+        kubeconfig = clusters.up("kwok", "msc-demo")
+        kubectl = Kubectl(kubeconfig, scratch("kubectl-cache"))
+        names = apply_crds(kubectl)
+        say(f"{len(names)} CRDs established (Seldon, prometheus-operator, Karpenter, KEDA, Cluster API...)")
+    helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="180s")
+    with Step("helm install ml-platform (values/ml-platform/kind.yaml) and seldon-model (values/seldon-model/transformer.yaml)"):
+        say("kwok pods are simulated: the operator 'runs' but reconciles nothing and serves no webhook "
+            "(webhook.failurePolicy=Ignore); the SeldonDeployment is stored, validated by its CRD schema")
+        helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
+                     values_files=[VALUES / "ml-platform" / "kind.yaml"], values={"seldon-operator": {"crd": {"install": False},   # apply_crds placed it
+                                                   # fake pods: nothing serves the operator's webhook
+                                                   "webhook": {"failurePolicy": "Ignore"}}},
+                     extra=["--create-namespace"])
+        helm.upgrade("iris", "seldon-model", MODELS_NAMESPACE, install=True,
+                     values_files=[VALUES / "seldon-model" / "transformer.yaml"])
+    with Step("what the API server holds (kwok pods are simulated: no predictions in this mode)"):
+        for args in (["get", "nodes", "-L", POOL_LABEL],
+                     ["get", "deploy,pods,svc", "-n", PLATFORM_NAMESPACE],
+                     ["get", "seldondeployments,podmonitors,prometheusrules", "-A"]):
+            say(f"kubectl {' '.join(args)}")
+            for line in kubectl(*args, check=False).stdout.splitlines():
+                say(f"  {line}")
+    say(f"total {time.monotonic() - STARTED:.0f}s; done with it: scripts/cluster down --provider kwok --name msc-demo")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--provider", choices=("auto", "kind", "kwok"), default="auto")
+    parser.add_argument("--down", action="store_true", help="delete the kind cluster at the end")
+    args = parser.parse_args(argv)
+    provider = args.provider
+    if provider in ("auto", "kind"):
+        problem = docker_problem()
+        if problem and provider == "kind":
+            say(f"FAILED: kind needs a Docker engine, which cannot run here: {problem}")
+            return 1
+        if problem:
+            say(f"Docker cannot run here ({problem}): falling back to the kwok tier (real API server, fake nodes; "
+                "charts installed, no real pods, no predictions)")
+            provider = "kwok"
+        else:
+            provider = "kind"
+    say(f"provider {provider}")
+    try:
+        return kind_demo(args.down) if provider == "kind" else kwok_demo()
+    except (MscError, AssertionError, TimeoutError) as err:
+        say(f"FAILED: {err}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

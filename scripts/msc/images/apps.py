@@ -1,0 +1,240 @@
+"""The images the charts and tests run, built here from Debian, PyPI and Go modules:
+
+  rootfs python            debootstrap bookworm + python3, python3-venv (the builder; msc.images.rootfs),
+                           also imported unlabelled as python-builder (see step_python_builder)
+  python:3.11-bookworm     shell-less python3.11 + stdlib + the shared libraries they load (mkroot.py)
+  seldon-python, mlserver  python + a venv from a hash-locked requirements file (images/models/locks)
+  iris-*, mlserver-iris    venv image + component code (+ the model, trained during the build)
+  helm-test-client         python
+  prometheus(-operator)    FROM scratch + static Go binaries built here (pins: [image_binaries.*])
+
+Each is an ImageSpec cached by the digest of its inputs (msc.images.core)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import dockerd, gomod, toolchain
+from ..env import CACHE, IMAGES, IMAGES_CACHE, PINS, ROOT, go_env
+from ..proc import BuildError, Step, run_steps
+from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
+                   write_build_record)
+from .locks import lock_header
+from .rootfs import SUITE, rootfs_key, rootfs_tarball, step_rootfs
+
+MODELS = IMAGES / "models"
+BASE = MODELS / "base"
+APP_VERSION = "0.1.0"
+PYTHON_IMAGE = f"ml-serving-charts/python:{PINS['python_envs']['python']}-{SUITE}"
+GO_VERSION_PKG = "github.com/prometheus/common/version"
+APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
+    "iris-model": f"ml-serving-charts/iris-model:{APP_VERSION}",
+    "iris-transformer": f"ml-serving-charts/iris-transformer:{APP_VERSION}",
+    "iris-combiner": f"ml-serving-charts/iris-combiner:{APP_VERSION}",
+    "mlserver-iris": f"ml-serving-charts/mlserver-iris:{APP_VERSION}",
+    "helm-test-client": f"ml-serving-charts/helm-test-client:{APP_VERSION}",
+    "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
+    "prometheus-operator":
+        f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
+}
+IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
+                "monitoring": ["prometheus", "prometheus-operator"],
+                "all": list(APP_IMAGES)}   # `all` also builds kind-node
+# The iris Seldon components: one recipe (images/models/iris/Dockerfile), three images.
+# name -> (class, service type, its files under images/models/iris)
+IRIS_COMPONENTS = {
+    "iris-model": ("IrisClassifier", "MODEL", ["iris_schema.py", "IrisClassifier.py", "train.py"]),
+    "iris-transformer": ("IrisTransformer", "TRANSFORMER", ["iris_schema.py", "IrisTransformer.py"]),
+    "iris-combiner": ("IrisCombiner", "COMBINER", ["iris_schema.py", "IrisCombiner.py"]),
+}
+# image -> the python environment it runs in (None: the bare python image)
+PYTHON_APPS = {**{name: "seldon" for name in IRIS_COMPONENTS}, "mlserver-iris": "mlserver", "helm-test-client": None}
+# The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
+USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
+
+
+def python_envs() -> dict[str, dict]:
+    return {k: v for k, v in PINS["python_envs"].items() if isinstance(v, dict)}
+
+
+def host_pip() -> tuple[bytes, dict[str, str]]:
+    """How the host's pip reaches the index, for pip inside an image build (it does not see the host's
+    pip.conf or environment): the CA bundle it trusts (PIP_CERT / `cert`, e.g. a TLS-inspecting proxy's)
+    and its index URL. The CA goes to the builder stage only, never into an image."""
+    def setting(env: str, key: str) -> str:
+        if os.environ.get(env):
+            return os.environ[env]
+        proc = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+    cert = setting("PIP_CERT", "global.cert")
+    index = setting("PIP_INDEX_URL", "global.index-url")
+    return (Path(cert).read_bytes() if cert else b""), ({"PIP_INDEX_URL": index} if index else {})
+
+
+def python_builder_image() -> str:
+    return f"ml-serving-charts/python-builder:{SUITE}-{rootfs_key('python')}"
+
+
+def step_python_builder(rebuild: bool) -> str:
+    """The python rootfs tarball imported once more, WITHOUT the io.ml-serving-charts.inputs label (the
+    layer is shared with the rootfs image, so this costs no space). The multi-stage builds below start
+    from it: a build stage inherits its base's labels, and prune_stale() deletes dangling images that
+    carry that label, which a concurrent kind-node build would do to a finished build stage waiting
+    for its `COPY --from` ("invalid from flag value build: No such image")."""
+    image = python_builder_image()
+    if not rebuild and image_id(image):
+        return f"cached ({image})"
+    docker("import", "--change", f'LABEL {SOURCE_LABEL}="{rootfs_tarball("python").name} (builder)"',
+           str(rootfs_tarball("python")), image, what=f"docker import {image}")
+    listed = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", image.split(":")[0]], "docker images")
+    for ref in listed.split():
+        if ref != image:
+            subprocess.run(["docker", "rmi", ref], capture_output=True)
+    return f"imported {image}"
+
+
+def python_spec() -> ImageSpec:
+    return ImageSpec([PYTHON_IMAGE], BASE / "Dockerfile.python", {"mkroot.py": BASE / "mkroot.py", **USERS},
+                     base=python_builder_image(), source="images/models/base (Dockerfile.python)")
+
+
+def python_env_spec(name: str) -> ImageSpec:
+    """A venv image; built after PYTHON_IMAGE (whose id is part of the key)."""
+    env = python_envs()[name]
+    lock = MODELS / "locks" / f"{name}.lock"
+    want = lock_header(name)
+    got = lock.read_text().split("\n", 1)[0] if lock.exists() else "(missing)"
+    if got != want:
+        raise BuildError(f"{lock.relative_to(ROOT)} does not match scripts/pins.toml [python_envs.{name}]:\n"
+                         f"  lock: {got}\n  pins: {want}\nrun `scripts/images lock {name}` and commit the lock")
+    ca, index = host_pip()
+    runtime_id = image_id(PYTHON_IMAGE)
+    if not runtime_id:
+        raise BuildError(f"{PYTHON_IMAGE} is missing: build it first (`scripts/images helm-test-client`)")
+    return ImageSpec([env["image"]], BASE / "Dockerfile.venv",
+                     {"requirements.lock": lock, "mkroot.py": BASE / "mkroot.py", "pip-ca.pem": ca},
+                     base=python_builder_image(),
+                     build_args={"RUNTIME": PYTHON_IMAGE, "RUNTIME_ID": runtime_id, "VENV": env["venv"], **index},
+                     source=f"images/models/base (Dockerfile.venv, locks/{name}.lock)")
+
+
+def image_binary_dir(name: str) -> Path:
+    return CACHE / "bin" / f"{name}-{PINS['image_binaries'][name]['version']}"
+
+
+def step_image_binaries(name: str) -> str:
+    """Static Go binaries for an image ([image_binaries.NAME] in pins.toml), built inside a writable copy of
+    the module (its replace directives apply), stamped like upstream's release builds (prometheus/common/version)."""
+    pin = PINS["image_binaries"][name]
+    out = image_binary_dir(name)
+    binaries = [Path(p).name for p in pin["packages"]]
+    recipe = json.dumps({"pin": pin, "recipe": 1}, sort_keys=True)
+    stamp = out / ".recipe.json"
+
+    def reports(d: Path) -> dict[str, str]:
+        return {b: subprocess.run([str(d / b), "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+                if (d / b).exists() else "" for b in binaries}
+    if stamp.exists() and stamp.read_text() == recipe and all(pin["reports"] in v for v in reports(out).values()):
+        return f"cached ({out})"
+    if pin.get("src"):   # reuse the module copy scripts/bootstrap made for another pin (promtool)
+        tool_pin = PINS["go_tools"][pin["src"]]
+        if (tool_pin["module"], tool_pin["version"]) != (pin["module"], pin["version"]):
+            raise BuildError(f"pins.toml: image_binaries.{name} must match go_tools.{pin['src']} to share its module copy")
+        work = CACHE / "src" / f"{pin['src']}-{pin['version']}"
+        if not (work / "go.mod").exists():
+            log(f"  {work} missing: running scripts/bootstrap's {pin['src']} step, which makes it")
+            toolchain.step_go_tool(pin["src"], tool_pin)
+    else:
+        work = gomod.writable_copy(gomod.module_dir(pin["module"], pin["version"]), CACHE / "src" / f"{name}-{pin['version']}",
+                                   pin.get("dropreplace", []))
+    when = gomod.module_info(pin["module"], pin["version"])
+    build_date = time.strftime("%Y%m%d-%H:%M:%S", time.strptime(when["Time"][:19], "%Y-%m-%dT%H:%M:%S"))
+    stamps = {"Version": pin["reports"], "Revision": (when.get("Origin") or {}).get("Hash", pin["version"]),
+              "Branch": pin["version"], "BuildUser": "ml-serving-charts", "BuildDate": build_date}
+    tmp_out = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    log(f"  go build {', '.join(pin['packages'])} in {work} (cold: several minutes on 2 cores)")
+    gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp_out, tags=pin.get("tags", ""),
+                ldflags=" ".join(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items()), what=f"go build {name}",
+                env=go_env(GOFLAGS="-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")),
+                log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
+    got = reports(tmp_out)
+    if not all(pin["reports"] in v for v in got.values()):
+        raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
+    for f in ("LICENSE", "NOTICE"):
+        shutil.copy(work / f, tmp_out / f)
+    (tmp_out / ".recipe.json").write_text(recipe)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp_out.rename(out)
+    return f"built ({'; '.join(got.values())})"
+
+
+def app_spec(name: str) -> ImageSpec:
+    tag = APP_IMAGES[name]
+    if name in IRIS_COMPONENTS:
+        component, service_type, files = IRIS_COMPONENTS[name]
+        return ImageSpec([tag], MODELS / "iris" / "Dockerfile", {f: MODELS / "iris" / f for f in [*files, "serve.py"]},
+                         base=python_envs()["seldon"]["image"],
+                         build_args={"COMPONENT": component, "SERVICE_TYPE": service_type},
+                         source=f"images/models/iris ({component})")
+    if name in PYTHON_APPS:
+        env = PYTHON_APPS[name]
+        recipe = IMAGES / name if name == "helm-test-client" else MODELS / name
+        ctx: dict[str, Path | bytes] = {f: MODELS / "iris" / f for f in (["iris_schema.py", "train.py"] if env else [])}
+        ctx.update({p.name: p for p in recipe.iterdir() if p.is_file() and p.name not in ("Dockerfile", "README.md")})
+        return ImageSpec([tag], recipe / "Dockerfile", ctx, base=python_envs()[env]["image"] if env else PYTHON_IMAGE,
+                         source=f"images/{recipe.relative_to(IMAGES)}")
+    bins = image_binary_dir(name)
+    ctx = {**USERS, "LICENSE": bins / "LICENSE", "NOTICE": bins / "NOTICE"}
+    ctx.update({Path(p).name: bins / Path(p).name for p in PINS["image_binaries"][name]["packages"]})
+    if name == "prometheus":
+        promtool = PINS["go_tools"]["promtool"]
+        ctx.update({"promtool": CACHE / "bin" / f"promtool-{promtool['version']}" / "promtool", "data/.keep": b"",
+                    "prometheus.yml": CACHE / "src" / f"promtool-{promtool['version']}"
+                    / "documentation" / "examples" / "prometheus.yml"})
+    return ImageSpec([tag], IMAGES / name / "Dockerfile", ctx,
+                     source=f"{PINS['image_binaries'][name]['module']}@{PINS['image_binaries'][name]['version']}")
+
+
+def step_promtool() -> str:
+    return f"{toolchain.step_go_tool('promtool', PINS['go_tools']['promtool'])} (scripts/bootstrap go_tools.promtool)"
+
+
+def app_steps(names: list[str], rebuild: bool) -> list[Step]:
+    steps = [Step("docker engine", dockerd.ensure)]
+    python_apps = [n for n in names if n in PYTHON_APPS]
+    if python_apps:
+        steps += [Step(f"rootfs python (debootstrap {SUITE})", lambda: step_rootfs("python", rebuild)),
+                  Step("python builder image (unlabelled)", lambda: step_python_builder(rebuild)),
+                  Step(f"image {PYTHON_IMAGE}", lambda: build_replacing(python_spec, rebuild))]
+        for env in dict.fromkeys(PYTHON_APPS[n] for n in python_apps if PYTHON_APPS[n]):
+            steps.append(Step(f"image {python_envs()[env]['image']} (venv {python_envs()[env]['venv']})",
+                              lambda e=env: build_replacing(lambda: python_env_spec(e), rebuild)))
+    for name in names:
+        if name == "prometheus":
+            steps.append(Step("promtool (scripts/bootstrap)", step_promtool))
+        if name in PINS["image_binaries"]:
+            pin = PINS["image_binaries"][name]
+            steps.append(Step(f"go build {pin['module']}@{pin['version']} {' '.join(pin['packages'])}",
+                              lambda n=name: step_image_binaries(n)))
+        steps.append(Step(f"image {APP_IMAGES[name]}", lambda n=name: build_replacing(lambda: app_spec(n), rebuild)))
+    return steps
+
+
+def build_app_images(names: list[str], rebuild: bool = False) -> list[str]:
+    """Build (or reuse) the named images; returns their tags."""
+    IMAGES_CACHE.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    timings = run_steps(app_steps(names, rebuild), log, f"scripts/images {' '.join(names)}")
+    total = time.monotonic() - start
+    tags = [APP_IMAGES[n] for n in names]
+    write_build_record("app-images", {"images": tags, "total_seconds": round(total, 1), "steps": timings,
+                                      "sizes_mb": {t: round(image_size_mb(t), 1) for t in tags}})
+    log(f"ready in {total:.1f}s: " + ", ".join(f"{t} ({image_size_mb(t):.0f} MB)" for t in tags))
+    return tags

@@ -1,0 +1,324 @@
+"""Smoke-test the images `scripts/images` builds, in plain Docker, the way the charts run them.
+
+Usage:
+  scripts/images smoke [NAME ...]     default: every image; exit 1 if any check fails
+
+Every container runs as the charts' pods do: `--user 65532 --read-only --tmpfs /tmp --cap-drop ALL
+--security-opt no-new-privileges`, ports published on 127.0.0.1 (random host ports). Each image is
+also checked for a numeric non-root USER and for having no /bin/sh.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..iris import CLASSES, FEATURES, SETOSA_CM, VIRGINICA_CM, seldon_rows as rows_of_message
+from ..env import PINS
+from ..proc import wait_until
+from .apps import APP_IMAGES as IMAGES
+
+RESTRICTED = ["--user", "65532:65532", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=256m",
+              "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-800:]}")
+    return proc
+
+
+def http(method: str, url: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read().decode()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+@contextmanager
+def container(image: str, ports: list[int], args: list[str] = (), env: dict[str, str] | None = None,
+              extra: list[str] = ()) -> Iterator[dict]:
+    """Run image detached; yield {container port: "http://127.0.0.1:<host port>", "cid": id}; always remove it."""
+    cmd = ["run", "-d", *RESTRICTED, *extra]
+    for k, v in (env or {}).items():
+        cmd += ["-e", f"{k}={v}"]
+    for p in ports:
+        cmd += ["-p", f"127.0.0.1::{p}"]
+    cid = docker(*cmd, image, *args).stdout.strip()
+    try:
+        urls: dict = {"cid": cid}
+        for p in ports:
+            hostport = docker("port", cid, f"{p}/tcp").stdout.split()[0]
+            urls[p] = f"http://{hostport.replace('0.0.0.0', '127.0.0.1')}"
+        try:
+            yield urls
+        except AssertionError as err:
+            logs = docker("logs", "--tail", "40", cid, check=False)
+            raise AssertionError(f"{err}\n--- last container logs ---\n{logs.stdout}{logs.stderr}") from err
+    finally:
+        docker("rm", "-f", "-v", cid, check=False)
+
+
+@contextmanager
+def seldon_component(image: str, ports: list[int] = (9000, 6000), env: dict[str, str] | None = None) -> Iterator[dict]:
+    """A Seldon python-wrapper component container, once its REST port answers /health/ping."""
+    with container(image, list(ports), env=env) as url:
+        wait_for(f"{url[9000]}/health/ping")
+        yield url
+
+
+def wait_for(url: str, ok: Callable[[int, Any], bool] = lambda s, b: s == 200, timeout: float = 90) -> Any:
+    """Poll GET url until ok(status, body); returns the body."""
+    seen: list[Any] = [None]
+
+    def answered() -> Any:
+        try:
+            status, body = http("GET", url, timeout=5)
+        except (urllib.error.URLError, ConnectionError, OSError) as err:
+            seen[0] = err
+            return None
+        seen[0] = (status, str(body)[:200])
+        return body if ok(status, body) else None
+    try:
+        return wait_until(answered, timeout, url)
+    except TimeoutError as err:
+        raise AssertionError(f"{url} not ready in {timeout:.0f}s (last: {seen[0]})") from err
+
+
+def listening(url: dict, python: str, port: int) -> None:
+    """Something listens on port inside the container (a published port always accepts: docker-proxy)."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+    try:
+        wait_until(lambda: docker("exec", url["cid"], python, "-c", probe, check=False).returncode == 0, 30,
+                   f"port {port}")
+    except TimeoutError as err:
+        raise AssertionError(f"nothing listens on port {port} in the container") from err
+
+
+def image_checks(image: str) -> list[str]:
+    """Non-root numeric user, no shell."""
+    user = docker("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip()
+    assert user.split(":")[0].isdigit() and user.split(":")[0] != "0", f"{image}: USER is {user!r}"
+    sh = docker("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", "true", check=False)
+    assert sh.returncode != 0, f"{image} has a working /bin/sh"
+    return [f"USER {user}, no /bin/sh"]
+
+
+def seldon_message(status: int, body: Any, what: str) -> dict:
+    assert status == 200, f"{what}: HTTP {status}: {body}"
+    assert isinstance(body, dict) and "data" in body, f"{what}: not a SeldonMessage: {body}"
+    return body
+
+
+def post(url: str, body: Any, what: str) -> dict:
+    """POST a SeldonMessage-shaped request; the answer must be a SeldonMessage."""
+    return seldon_message(*http("POST", url, body), what)
+
+
+def refused(url: str, body: Any, what: str) -> str:
+    """POST a request the component must refuse with HTTP 400; returns the line for the report."""
+    status, err = http("POST", url, body)
+    assert status == 400, f"{what}: HTTP {status} {err}"
+    return f"{what} -> HTTP 400 ({str(err)[:90]}...)"
+
+
+def rows_of(data: dict) -> list[list[float]]:
+    return rows_of_message({"data": data})
+
+
+def check_iris_model(image: str) -> list[str]:
+    done = []
+    with seldon_component(image, [9000, 5000, 6000]) as url:
+        listening(url, "/opt/seldon/bin/python", 5000)
+        done.append("gRPC port 5000 accepts connections")
+        body = post(f"{url[9000]}/api/v1.0/predictions", {"data": {"ndarray": [SETOSA_CM, VIRGINICA_CM]}}, "predict")
+        names, rows = body["data"]["names"], rows_of(body["data"])
+        assert names == CLASSES, f"class names {names}"
+        assert len(rows) == 2 and all(abs(sum(r) - 1) < 1e-6 for r in rows), f"not probability rows: {rows}"
+        assert max(range(3), key=lambda i: rows[0][i]) == 0 and rows[0][0] > 0.9, f"setosa row: {rows[0]}"
+        assert max(range(3), key=lambda i: rows[1][i]) == 2, f"virginica row: {rows[1]}"
+        done.append(f"POST /api/v1.0/predictions -> names {names}, setosa row {[round(x, 4) for x in rows[0]]}")
+        named = post(f"{url[9000]}/api/v1.0/predictions", {"data": {
+            "names": list(reversed(FEATURES)), "ndarray": [list(reversed(SETOSA_CM))]}}, "named columns")
+        assert abs(rows_of(named["data"])[0][0] - rows[0][0]) < 1e-9, f"named columns not reordered: {named}"
+        done.append("named columns in another order give the same answer")
+        done.append(refused(f"{url[9000]}/api/v1.0/predictions", {"data": {"ndarray": [[1, 2, 3]]}}, "3 features"))
+        status, meta = http("GET", f"{url[9000]}/metadata")
+        assert status == 200 and meta.get("name") == "iris-classifier", f"/metadata: {status} {meta}"
+        metrics = wait_for(f"{url[6000]}/prometheus", lambda s, b: s == 200 and "iris_predictions" in str(b))
+        line = next(x for x in metrics.splitlines() if x.startswith("iris_predictions"))
+        done.append(f"GET :6000/prometheus -> {line[:110]}")
+    return done
+
+
+def check_iris_transformer(image: str) -> list[str]:
+    done = []
+    with seldon_component(image) as url:
+        body = post(f"{url[9000]}/transform-input", {"jsonData": dict(zip(FEATURES, SETOSA_CM))}, "jsonData")
+        assert body["data"]["names"] == FEATURES and rows_of(body["data"]) == [SETOSA_CM], f"jsonData: {body}"
+        assert body["meta"]["tags"].get("iris-transformer.input-unit") == "cm", f"tags: {body['meta']}"
+        done.append(f"jsonData object -> {body['data']}")
+        body = post(f"{url[9000]}/transform-input", {"data": {
+            "names": ["petal_width", "petal_length", "sepal_width", "sepal_length"],
+            "ndarray": [list(reversed(SETOSA_CM))]}}, "named columns")
+        assert rows_of(body["data"]) == [SETOSA_CM], f"named columns: {body}"
+        done.append("named columns reordered into FEATURES order")
+        done.append(refused(f"{url[9000]}/transform-input", {"data": {"ndarray": [[5.1, -3.5, 1.4, 0.2]]}},
+                            "negative measurement"))
+        wait_for(f"{url[6000]}/prometheus", lambda s, b: s == 200 and "iris_transformed_rows" in str(b))
+    params = json.dumps([{"name": "input_unit", "type": "STRING", "value": "in"}])
+    with seldon_component(image, [9000], env={"PREDICTIVE_UNIT_PARAMETERS": params}) as url:
+        inches = [round(x / 2.54, 4) for x in SETOSA_CM]
+        body = post(f"{url[9000]}/transform-input", {"data": {"ndarray": [inches]}}, "inches")
+        got = rows_of(body["data"])[0]
+        assert all(abs(a - b) < 0.01 for a, b in zip(got, SETOSA_CM)), f"inches -> {got}"
+        assert body["meta"]["tags"].get("iris-transformer.input-unit") == "in", f"tags: {body['meta']}"
+        done.append(f"input_unit=in: {inches} in -> {got} cm")
+    return done
+
+
+def check_iris_combiner(image: str) -> list[str]:
+    done = []
+    with seldon_component(image) as url:
+        request = {"seldonMessages": [
+            {"data": {"names": CLASSES, "ndarray": [[0.9, 0.1, 0.0], [0.2, 0.2, 0.6]]}},
+            {"data": {"names": ["virginica", "setosa", "versicolor"], "ndarray": [[0.0, 0.5, 0.5], [0.8, 0.0, 0.2]]}}]}
+        body = post(f"{url[9000]}/aggregate", request, "aggregate")
+        rows = rows_of(body["data"])
+        want = [[0.7, 0.3, 0.0], [0.1, 0.2, 0.7]]
+        assert body["data"]["names"] == CLASSES, f"names: {body['data']}"
+        assert all(abs(a - b) < 1e-9 for r, w in zip(rows, want) for a, b in zip(r, w)), f"average: {rows} != {want}"
+        assert body["meta"]["tags"].get("iris-combiner.members") == 2, f"tags: {body['meta']}"
+        done.append(f"POST /aggregate (2 children, columns matched by name) -> {rows}")
+        done.append(refused(f"{url[9000]}/aggregate", {"seldonMessages": [
+            {"data": {"ndarray": [[0.5, 0.5, 0.0]]}}, {"data": {"ndarray": [[0.5, 0.5]]}}]}, "children with different shapes"))
+    return done
+
+
+def check_mlserver_iris(image: str) -> list[str]:
+    done = []
+    with container(image, [8080, 8081, 8082]) as url:
+        wait_for(f"{url[8080]}/v2/health/ready", timeout=120)
+        wait_for(f"{url[8080]}/v2/models/classifier/ready", timeout=60)
+        request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": SETOSA_CM + VIRGINICA_CM}]}
+        status, body = http("POST", f"{url[8080]}/v2/models/classifier/infer", request)
+        assert status == 200, f"infer: HTTP {status} {body}"
+        out = body["outputs"][0]
+        assert out["data"] == [0, 2], f"classes {out}"
+        done.append(f"POST /v2/models/classifier/infer -> {out['name']} {out['data']} (setosa, virginica)")
+        request["outputs"] = [{"name": "predict_proba"}]
+        status, body = http("POST", f"{url[8080]}/v2/models/classifier/infer", request)
+        assert status == 200 and body["outputs"][0]["shape"] == [2, 3], f"predict_proba: {status} {body}"
+        done.append(f"predict_proba -> shape {body['outputs'][0]['shape']}, setosa p={body['outputs'][0]['data'][0]:.4f}")
+        metrics = wait_for(f"{url[8082]}/prometheus", lambda s, b: s == 200 and "model_infer_request" in str(b))
+        line = next(x for x in metrics.splitlines() if x.startswith("model_infer_request_success"))
+        done.append(f"GET :8082/prometheus -> {line[:110]}")
+        listening(url, "/opt/mlserver/bin/python", 8081)
+        done.append("gRPC port 8081 accepts connections")
+    return done
+
+
+def check_helm_test_client(image: str) -> list[str]:
+    script = ("import json, ssl, sys, urllib.request, http.client, socket, sqlite3; "
+              "import os; print(json.dumps({'python': sys.version.split()[0], 'openssl': ssl.OPENSSL_VERSION, "
+              "'ca_certificates': len(os.listdir(ssl.get_default_verify_paths().openssl_capath))}))")
+    out = docker("run", "--rm", *RESTRICTED, image, "-c", script).stdout.strip()
+    info = json.loads(out)
+    assert info["python"].startswith("3.11"), info
+    assert info["ca_certificates"] > 100, f"Debian's CA certificates missing: {info}"
+    version = docker("run", "--rm", *RESTRICTED, image).stdout.strip()
+    return [f"python3 -c (stdlib imports) -> {out}", f"default command -> {version}"]
+
+
+def binary_versions(image: str, binaries: tuple[str, ...], want: str) -> list[str]:
+    """Each /bin/<binary> of a Go image runs (restricted) and reports the pinned version."""
+    done = []
+    for binary in binaries:
+        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", f"/bin/{binary}", image, "--version")
+        first = (out.stdout or out.stderr).splitlines()[0]
+        assert want in first, f"{binary} --version: {first}"
+        done.append(f"/bin/{binary} --version -> {first}")
+    return done
+
+
+def check_prometheus(image: str) -> list[str]:
+    done = binary_versions(image, ("prometheus", "promtool"), PINS["image_binaries"]["prometheus"]["reports"])
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                          "  - job_name: self\n    static_configs:\n      - targets: ['localhost:9090']\n")
+        config.chmod(0o644)
+        os.chmod(tmp, 0o755)
+        extra = ["-v", f"{config}:/etc/prometheus/prometheus.yml:ro", "--tmpfs", "/prometheus:uid=65532,gid=65532"]
+        with container(image, [9090], extra=extra) as url:
+            ready = wait_for(f"{url[9090]}/-/ready")
+            done.append(f"GET /-/ready -> {str(ready).strip()}")
+            up = wait_for(f"{url[9090]}/api/v1/query?query=up",
+                          lambda s, b: s == 200 and isinstance(b, dict) and b["data"]["result"]
+                          and b["data"]["result"][0]["value"][1] == "1", timeout=30)
+            done.append(f"GET /api/v1/query?query=up -> {up['data']['result'][0]['metric']} = 1")
+            status, info = http("GET", f"{url[9090]}/api/v1/status/buildinfo")
+            assert status == 200 and info["data"]["version"] == PINS["image_binaries"]["prometheus"]["reports"], info
+            done.append(f"buildinfo -> {info['data']['version']} ({info['data']['goVersion']})")
+    return done
+
+
+def check_prometheus_operator(image: str) -> list[str]:
+    done = binary_versions(image, ("operator", "prometheus-config-reloader"),
+                           PINS["image_binaries"]["prometheus-operator"]["reports"])
+    out = docker("run", "--rm", *RESTRICTED, image, "--help", check=False)
+    assert "prometheus-config-reloader" in out.stdout + out.stderr, "operator --help lacks its flags"
+    return done
+
+
+CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "iris-model": check_iris_model, "iris-transformer": check_iris_transformer, "iris-combiner": check_iris_combiner,
+    "mlserver-iris": check_mlserver_iris, "helm-test-client": check_helm_test_client,
+    "prometheus": check_prometheus, "prometheus-operator": check_prometheus_operator,
+}
+
+
+def run_checks(names: list[str]) -> dict[str, list[str]]:
+    results = {}
+    for name in names:
+        image = IMAGES[name]
+        if docker("image", "inspect", image, check=False).returncode != 0:
+            raise AssertionError(f"{image} is not built: run `scripts/images {name}`")
+        results[name] = image_checks(image) + CHECKS[name](image)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(CHECKS)
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        print(f"unknown image(s) {unknown}; choose from {list(CHECKS)}")
+        return 2
+    failed = []
+    for name in names:
+        t0 = time.monotonic()
+        try:
+            lines = run_checks([name])[name]
+        except AssertionError as err:
+            failed.append(name)
+            print(f"FAIL {name} ({IMAGES[name]}, {time.monotonic() - t0:.1f}s)\n  {err}", flush=True)
+            continue
+        print(f"ok   {name} ({IMAGES[name]}, {time.monotonic() - t0:.1f}s)", flush=True)
+        for line in lines:
+            print(f"       {line}", flush=True)
+    print(f"{len(names) - len(failed)}/{len(names)} images passed" + (f"; failed: {failed}" if failed else ""))
+    return 1 if failed else 0

@@ -1,0 +1,44 @@
+"""The iris model's contract, shared by the image checks, the kind tier and the demo: feature and class
+names, one textbook flower per class (the rows images/models/iris/train.py checks), and how the seldon and
+v2 protocols carry them."""
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+IRIS_ROWS = [([5.1, 3.5, 1.4, 0.2], "setosa"), ([6.0, 2.9, 4.5, 1.5], "versicolor"), ([6.7, 3.0, 5.2, 2.3], "virginica")]
+SETOSA_CM, VIRGINICA_CM = IRIS_ROWS[0][0], IRIS_ROWS[2][0]
+
+
+def seldon_request(rows: list[list[float]] | None = None) -> Obj:
+    return {"data": {"names": FEATURES, "ndarray": rows or [r for r, _ in IRIS_ROWS]}}
+
+
+def seldon_rows(message: Obj) -> list[list[float]]:
+    """The rows of a SeldonMessage's data (ndarray or tensor)."""
+    data = message["data"]
+    if "ndarray" in data:
+        return data["ndarray"]
+    values, shape = data["tensor"]["values"], data["tensor"]["shape"]
+    return [values[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+
+
+def v2_request(rows: list[list[float]] | None = None, output: str = "predict_proba") -> Obj:
+    rows = rows or [r for r, _ in IRIS_ROWS]
+    return {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [len(rows), 4],
+                        "data": [x for r in rows for x in r]}],
+            "outputs": [{"name": output}]}
+
+
+def v2_rows(response: Obj) -> list[list[float]]:
+    out = response["outputs"][0]
+    shape, data = out["shape"], out["data"]
+    width = shape[1] if len(shape) > 1 else 1
+    return [data[i * width:(i + 1) * width] for i in range(shape[0])]
+
+
+def argmax_classes(rows: list[list[float]], names: list[str] = CLASSES) -> list[str]:
+    return [names[max(range(len(r)), key=r.__getitem__)] for r in rows]
