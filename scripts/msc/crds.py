@@ -11,18 +11,10 @@ behind `crd.install`, so `helm upgrade` upgrades it, which Helm never does for a
 together with <file>.source, one line naming where it came from; the chart shows that line as the
 CRD's ml-serving-charts.io/crd-source annotation.
 
-Where a CRD comes from, first match wins:
-  1. --source DIR
-  2. the pinned upstream CRD fetched by scripts/bootstrap into .tools/crds/<group>/ (scripts/pins.toml [chart_crds])
-  3. our hand-written stand-in in tests/harness/schemas/
-
-The SeldonDeployment stand-in: the Go module proxy refuses (403 "This module version is not available")
-every github.com/seldonio/seldon-core module, so the upstream CRD (`kustomize build config/crd` of
-github.com/seldonio/seldon-core/operator@v1.17.1, as upstream's Helm chart generator does: the
-controller-gen base in config/crd/bases/ plus its patches; about 1.85 MB, versions v1, v1alpha2 and
-v1alpha3) cannot be fetched here. Until it can, the chart is
-tested with tests/harness/schemas/machinelearning.seldon.io_seldondeployments.yaml, which is hand-written
-from the v1.17.1 Go types. Packaging for release must pass --require-upstream.
+Where a CRD comes from: the pinned upstream CRD that scripts/bootstrap puts into .tools/crds/<set>/
+(scripts/pins.toml [chart_crds] and [crds.*]; the SeldonDeployment CRD is built from the verified Seldon Core
+source as upstream's chart generator builds it), or, for a test, `--source DIR`. `--require-upstream` (packaging
+a release) refuses anything but the pinned upstream file.
 """
 from __future__ import annotations
 
@@ -40,7 +32,8 @@ from .env import CHARTS, CRDS, PINS, ROOT
 from .kube import Kubectl
 from .proc import MscError
 
-STAND_INS = ROOT / "tests" / "harness" / "schemas"
+# CRD schemas written here for kinds whose owner publishes no CRD (GKE ComputeClass): data, read as files.
+OWN_SCHEMAS = ROOT / "tests" / "harness" / "schemas"
 
 
 @dataclass(frozen=True)
@@ -62,23 +55,18 @@ class PlaceError(MscError):
 def pick_source(crd: Crd, source_dir: Path | None, require_upstream: bool) -> tuple[Path, str]:
     """The file to copy and its provenance line."""
     if source_dir is not None:
+        if require_upstream:
+            raise PlaceError(f"--source {source_dir} with --require-upstream: a release takes only the pinned "
+                             f"upstream CRD ({crd.upstream})")
         path = source_dir / crd.file
         if not path.exists():
             raise PlaceError(f"{path} does not exist (--source {source_dir})")
         return path, f"given: {path} (expected {crd.upstream})"
     upstream = CRDS / crd.upstream_dir / crd.file
-    if upstream.exists():
-        return upstream, f"upstream: {crd.upstream}"
-    if require_upstream:
-        raise PlaceError(
-            f"the pinned upstream CRD {crd.upstream} is not in {upstream.parent}: the Go module proxy refuses "
-            f"github.com/seldonio/seldon-core (retry: go mod download -json github.com/seldonio/seldon-core/operator@v1.17.1), "
-            f"so only the hand-written stand-in is available; do not publish a chart built from it")
-    stand_in = STAND_INS / crd.file
-    if not stand_in.exists():
-        raise PlaceError(f"neither the upstream CRD ({upstream}) nor the stand-in ({stand_in}) exists")
-    return stand_in, (f"stand-in: tests/harness/schemas/{crd.file}, hand-written from the v1.17.1 Go types "
-                      f"until {crd.upstream} can be fetched")
+    if not upstream.exists():
+        raise PlaceError(f"the pinned upstream CRD {crd.upstream} is not in {upstream.parent}: run scripts/bootstrap, "
+                         f"which builds it from the verified source (scripts/pins.toml [crds.{crd.upstream_dir}])")
+    return upstream, f"upstream: {crd.upstream}"
 
 
 def check_crd(path: Path, crd: Crd) -> None:
@@ -129,8 +117,8 @@ def check(chart: str) -> list[str]:
 
 
 def known_crd_files() -> list[Path]:
-    """Every CRD the suite knows: the fetched upstream ones and the stand-ins (tests/harness/schemas)."""
-    return sorted(CRDS.rglob("*.yaml")) + sorted(STAND_INS.glob("*.yaml"))
+    """Every CRD the suite knows: the pinned upstream ones and our own few (tests/harness/schemas)."""
+    return sorted(CRDS.rglob("*.yaml")) + sorted(OWN_SCHEMAS.glob("*.yaml"))
 
 
 def apply_crds(kubectl: Kubectl, files: Iterable[Path] | None = None, timeout: float = 60,

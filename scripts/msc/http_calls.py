@@ -2,7 +2,8 @@
 (python3 and its standard library, no shell), so requests use cluster DNS and the pod network.
 
 argv[1]: a JSON list of steps {name, url, body?, retry?}; prints {name: {status, body, url}} as JSON. A step
-with `retry` seconds is repeated until it answers 200 or the time is up."""
+with `retry` seconds is repeated until it answers 200 or the time is up (its own small loop: it runs alone in
+the pod, where the msc package and its wait_until are not)."""
 import json
 import sys
 import time

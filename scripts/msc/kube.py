@@ -87,8 +87,9 @@ def build_dependencies(path: Path, helm: str = "helm4") -> None:
         fcntl.flock(handle, fcntl.LOCK_EX)
         built = run([str(HELMS[helm]), "dependency", "build", "--skip-refresh", str(path)],
                     f"helm dependency build {path.name}", env=tool_env(), timeout=300, check=False)
-        if built.returncode != 0 and "out of sync" in built.stderr:
-            # a Chart.lock (git-ignored) from before a dependency's version changed: resolve it anew
+        if built.returncode != 0 and (path / "Chart.lock").exists():
+            # a Chart.lock (git-ignored) from before a dependency's version changed ("out of sync", "can't get a
+            # valid version"): resolve it anew
             run([str(HELMS[helm]), "dependency", "update", "--skip-refresh", str(path)],
                 f"helm dependency update {path.name}", env=tool_env(), timeout=300)
         elif built.returncode != 0:

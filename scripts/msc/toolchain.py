@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -21,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from . import gomod
+from . import gomod, sources
 from .env import BIN, CACHE, CRDS, PINS, ROOT, TOOLS, go_env
 from .proc import MscError, Step, ToolError, logger, output, run, run_steps
 
@@ -261,23 +262,44 @@ def step_kubernetes(pin: dict) -> str:
     return result
 
 
+# kustomize leaves these in operator/config/crd: controller-gen's `creationTimestamp: null` and a cert-manager CA
+# injection whose $(VARS) only upstream's namespaced overlays resolve (the CRD has no conversion webhook to inject
+# into). Upstream's generated chart has neither.
+KUSTOMIZE_LEFTOVERS = re.compile(r"^  creationTimestamp: null\n|^    cert-manager\.io/inject-ca-from: \$\(.*\n", re.MULTILINE)
+
+
+def crd_texts(pin: dict) -> dict[str, str]:
+    """file name -> CRD text, for one [crds.*] pin: out of a Go module zip, or from a verified upstream source."""
+    if "source" not in pin:
+        src = gomod.module_dir(pin["module"], pin["version"])
+        # cert-manager ships its CRDs as chart templates whose labels (`{{ template ... }}`) an API server
+        # rejects: lines holding Helm template text are dropped; the schemas themselves are untouched.
+        return {Path(rel).name: "".join(line for line in (src / rel).read_text().splitlines(keepends=True)
+                                        if "{{" not in line) for rel in pin["files"]}
+    if "kustomize" in pin:
+        tree = sources.source_tree(pin["source"])
+        built = run([str(BIN / "kustomize"), "build", str(tree / pin["kustomize"])],
+                    f"kustomize build {pin['kustomize']}", timeout=300).stdout
+        (name,) = pin["files"]
+        return {name: KUSTOMIZE_LEFTOVERS.sub("", built)}
+    (name,) = pin["files"]
+    return {name: sources.source_file(pin["source"]).read_text()}
+
+
 def step_crds() -> str:
-    """Copy each pinned upstream CRD out of its Go module zip into .tools/crds/<set>/.
-    Lines holding Helm template text are dropped: cert-manager ships its CRDs as chart templates whose
-    labels (`{{ template ... }}`) an API server rejects; the schemas themselves are untouched."""
+    """Every pinned upstream CRD into .tools/crds/<set>/ (scripts/pins.toml [crds.*])."""
     stamp = CRDS / ".pins.json"
-    want = json.dumps({"pins": PINS["crds"], "recipe": 2}, sort_keys=True)
+    sources_pins = {p["source"]: PINS["sources"][p["source"]] for p in PINS["crds"].values() if "source" in p}
+    want = json.dumps({"pins": PINS["crds"], "sources": sources_pins, "recipe": 3}, sort_keys=True)
     if stamp.exists() and stamp.read_text() == want and \
             all((CRDS / s / Path(f).name).exists() for s, p in PINS["crds"].items() for f in p["files"]):
         return "cached"
 
     def build(tmp: Path) -> None:
         for set_name, pin in PINS["crds"].items():
-            src = gomod.module_dir(pin["module"], pin["version"])
             (tmp / set_name).mkdir()
-            for rel in pin["files"]:
-                lines = (src / rel).read_text().splitlines(keepends=True)
-                (tmp / set_name / Path(rel).name).write_text("".join(line for line in lines if "{{" not in line))
+            for name, text in crd_texts(pin).items():
+                (tmp / set_name / name).write_text(text)
         (tmp / ".pins.json").write_text(want)
     atomic_dir(CRDS, build)
     return "fetched"

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import pykube
-import yaml
 
 from msc import crds, kube
 from msc.kube import Kubectl
 from msc.proc import CommandFailed as CommandError, wait_until
 
 from .admission import quantity
+from .render import load_all
 from .validate import crd_files
 
 Obj = dict[str, Any]
@@ -152,10 +152,10 @@ class Helm(kube.Helm):
                  values_files: Iterable[str | Path] = ()) -> list[Obj]:
         """What install would send, with the same values precedence (harness.render puts its dict first)."""
         text = self.template_text(release, chart, namespace, values=values, values_files=values_files)
-        return [d for d in yaml.safe_load_all(text) if d]
+        return load_all(text)
 
     def manifest(self, release: str, namespace: str) -> list[Obj]:
-        return [d for d in yaml.safe_load_all(self.manifest_text(release, namespace)) if d]
+        return load_all(self.manifest_text(release, namespace))
 
 
 # ------------------------------------------------------------------ workloads

@@ -11,10 +11,10 @@ from typing import Any, Iterable
 
 import jsonschema_rs
 import kubernetes_validate
-import yaml
 from msc.crds import known_crd_files
 
 from .paths import KUBERNETES_MINORS
+from .render import load_all
 
 Obj = dict[str, Any]
 SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -69,7 +69,7 @@ def crd_files() -> list[Path]:
 def _crd_validators() -> dict[tuple[str, str], jsonschema_rs.Validator]:
     validators: dict[tuple[str, str], jsonschema_rs.Validator] = {}
     for path in crd_files():
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]

@@ -13,16 +13,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness import HELMS, ROOT, RenderError, chart_path, find, find_all, render, tool_env
+from harness.paths import CRDS, PINS
+from harness.render import load_all
 
 pytestmark = pytest.mark.render
 
 CHART = "seldon-operator"
 NS = "seldon-system"
 PLACE_CRDS = ROOT / "scripts" / "place-crds"
-STAND_IN = ROOT / "tests" / "harness" / "schemas" / "machinelearning.seldon.io_seldondeployments.yaml"
+UPSTREAM_CRD = CRDS / "seldon-core" / "machinelearning.seldon.io_seldondeployments.yaml"   # built by scripts/bootstrap
 # The chart renders its CRD from files/crds/, which scripts/place-crds fills (it is never committed).
 subprocess.run([str(PLACE_CRDS), CHART], check=True, capture_output=True)
 
@@ -337,12 +338,14 @@ def test_cert_manager_issues_the_certificate(helm: str) -> None:
 
 def test_crd_is_rendered_from_the_placed_file_and_kept_on_uninstall(helm: str) -> None:
     crd = find(objs(helm=helm), "CustomResourceDefinition")
-    source = yaml.safe_load(STAND_IN.read_text())
+    (source,) = load_all(UPSTREAM_CRD.read_text())
     assert crd["metadata"]["name"] == "seldondeployments.machinelearning.seldon.io"
     assert crd["spec"] == source["spec"], "the CRD's spec is the placed file's, unchanged"
     annotations = crd["metadata"]["annotations"]
     assert annotations["helm.sh/resource-policy"] == "keep"
-    assert annotations["ml-serving-charts.io/crd-source"].startswith("stand-in: tests/harness/schemas/")
+    assert annotations["ml-serving-charts.io/crd-source"] == f"upstream: {PINS['chart_crds'][CHART][0]['upstream']}"
+    assert "v1.17.1" in annotations["ml-serving-charts.io/crd-source"]
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1", "v1alpha2", "v1alpha3"]
     assert crd["metadata"]["labels"]["app.kubernetes.io/component"] == "crd"
 
 
@@ -475,16 +478,18 @@ def place_crds(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PLACE_CRDS), *args], capture_output=True, text=True)
 
 
-def test_place_crds_reports_the_stand_in_and_refuses_it_for_release() -> None:
-    checked = place_crds("--check", CHART)
-    assert checked.returncode == 0 and "stand-in: tests/harness/schemas/" in checked.stdout
+def test_place_crds_places_the_upstream_crd_and_a_release_takes_nothing_else(tmp_path: Path) -> None:
     release = place_crds("--require-upstream", CHART)
-    assert release.returncode == 1
-    assert "github.com/seldonio/seldon-core/operator@v1.17.1" in release.stderr and "do not publish" in release.stderr
+    assert release.returncode == 0, release.stderr
+    checked = place_crds("--check", CHART)
+    assert checked.returncode == 0 and "upstream: github.com/SeldonIO/seldon-core v1.17.1" in checked.stdout
+    (tmp_path / UPSTREAM_CRD.name).write_text(UPSTREAM_CRD.read_text())
+    given = place_crds("--require-upstream", "--source", str(tmp_path), CHART)
+    assert given.returncode == 1 and "a release takes only the pinned upstream CRD" in given.stderr
 
 
 def test_place_crds_rejects_a_file_that_is_not_the_crd(tmp_path: Path) -> None:
-    (tmp_path / STAND_IN.name).write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    (tmp_path / UPSTREAM_CRD.name).write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
     proc = place_crds("--source", str(tmp_path), CHART)
     assert proc.returncode == 1 and "not a CustomResourceDefinition" in proc.stderr
     assert place_crds("--check", CHART).returncode == 0, "a rejected source leaves the placed CRD alone"

@@ -339,7 +339,7 @@ triggers:
 {{/*
 seldon-model.explainer: the predictor's explainer (JSON). containerSpec carries the restricted
 securityContext and resources; with no image the operator uses its configured alibi explainer image.
-Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.explainer "path" "predictors[0].explainer") | fromJson | toYaml }}
+Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.explainer "predictor" $p.name "path" "predictors[0].explainer") | fromJson | toYaml }}
 */}}
 {{- define "seldon-model.explainer" -}}
 {{- $values := .context.Values -}}
@@ -358,6 +358,8 @@ Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.expl
 {{- $_ := set $container "imagePullPolicy" $image.pullPolicy -}}
 {{- end -}}
 {{- with $e.env }}{{ $_ := set $container "env" . }}{{ end -}}
+{{- /* upstream's CRD requires a container name; the operator's own default is its explainer Deployment's name */ -}}
+{{- $_ := set $container "name" (printf "%s-%s-explainer" (include "ml-common.names.fullname" .context) .predictor | trunc 63 | trimSuffix "-") -}}
 {{- $_ := set $out "containerSpec" $container -}}
 {{- toJson $out -}}
 {{- end -}}

@@ -92,9 +92,9 @@ def wait_for(url: str, ok: Callable[[int, Any], bool] = lambda s, b: s == 200, t
             seen[0] = err
             return None
         seen[0] = (status, str(body)[:200])
-        return body if ok(status, body) else None
+        return (body,) if ok(status, body) else None   # a tuple: an empty body is an answer too
     try:
-        return wait_until(answered, timeout, url)
+        return wait_until(answered, timeout, url)[0]
     except TimeoutError as err:
         raise AssertionError(f"{url} not ready in {timeout:.0f}s (last: {seen[0]})") from err
 
