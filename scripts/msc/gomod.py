@@ -48,10 +48,14 @@ def writable_copy(src: Path, work: Path, dropreplace: list[str] = ()) -> Path:
         if not p.is_symlink():
             p.chmod(p.stat().st_mode | 0o200)
     if dropreplace:
-        run(["go", "mod", "edit", *(f"-dropreplace={r}" for r in dropreplace)], f"go mod edit {work.name}",
-            cwd=tmp, env=go_env())
+        edit(tmp, *(f"-dropreplace={r}" for r in dropreplace))
     tmp.rename(work)
     return work
+
+
+def edit(module: Path, *edits: str) -> None:
+    """`go mod edit` in a (writable) module: -replace, -dropreplace, -godebug, ..."""
+    run(["go", "mod", "edit", *edits], f"go mod edit {module.name}", cwd=module, env=go_env())
 
 
 def wrapper_module(name: str, requires: str, version: str) -> Path:

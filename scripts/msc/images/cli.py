@@ -6,6 +6,7 @@ Usage:
   scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md): iris-model,
                                          # iris-transformer, iris-combiner, mlserver-iris, helm-test-client,
                                          # prometheus, prometheus-operator; groups: models, monitoring, all
+  scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
   scripts/images list                    # every layer, whether it is built, its id and size
   scripts/images lock [NAME ...]         # re-resolve the python environments' hash-locked requirements
   scripts/images smoke [NAME ...]        # run each built image as the pods do and check its answers
@@ -21,7 +22,7 @@ import sys
 from .. import dockerd
 from ..env import ROOT
 from ..proc import MscError
-from . import locks, smoke
+from . import locks, seldon, smoke
 from .apps import APP_IMAGES, IMAGE_GROUPS, PYTHON_IMAGE, build_app_images, python_envs
 from .core import image_id, image_size_mb, log
 from .kind_node import (EXTRA_PAUSE_TAGS, NODE_IMAGE, build_kind_node, kubeadm_images, netbase_image,
@@ -38,7 +39,8 @@ def list_images() -> int:
     with contextlib.suppress(MscError):
         refs += [*kubeadm_images().values(), *EXTRA_PAUSE_TAGS]
     refs += [node_layer_image(), NODE_IMAGE, rootfs_image("python"), PYTHON_IMAGE,
-             *(env["image"] for env in python_envs().values()), *APP_IMAGES.values()]
+             *(env["image"] for env in python_envs().values()), *APP_IMAGES.values(),
+             *(ref for _, _, ref in seldon.SELDON_IMAGES.values())]
     for ref in refs:
         iid = image_id(ref)
         print(f"{ref:<62}{'present' if iid else 'missing':<10}{(iid or '')[:19]}"
@@ -52,6 +54,8 @@ def main(argv: list[str]) -> int:
     p_node = sub.add_parser("kind-node", help=f"build {NODE_IMAGE} (offline kind node image)")
     p_node.add_argument("--rebuild", action="store_true", help="debootstrap again and rebuild every image layer")
     sub.add_parser("list", help="show each layer and whether it is built")
+    sub.add_parser("seldon", help="build the Seldon Core operator and executor images from source").add_argument(
+        "--rebuild", action="store_true", help="import the images again")
     sub.add_parser("lock", help="re-resolve the python environments' locks").add_argument("envs", nargs="*")
     sub.add_parser("smoke", help="check each built image in plain Docker").add_argument("names", nargs="*")
     for target in [*APP_IMAGES, *IMAGE_GROUPS]:
@@ -65,6 +69,9 @@ def main(argv: list[str]) -> int:
                 path = locks.lock(name)
                 pinned = [line.split()[0] for line in path.read_text().splitlines() if line and line[0].isalpha()]
                 print(f"{path.relative_to(ROOT)}: {len(pinned)} packages")
+            return 0
+        if args.command == "seldon":
+            seldon.build_all(args.rebuild)
             return 0
         if args.command == "smoke":
             dockerd.ensure()
