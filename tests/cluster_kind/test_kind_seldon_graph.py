@@ -3,8 +3,8 @@
 iris images) in a restricted namespace, and each release's `helm test` predicts through the executor.
 
 These run only when the images seldonio/seldon-core-operator:1.17.1 and seldonio/seldon-core-executor:1.17.1
-are in the local Docker engine. They cannot be built here (the Go module proxy refuses every
-github.com/seldonio/seldon-core module) and no registry is reachable, so on this machine they skip."""
+are in the local Docker engine: `scripts/images seldon` builds them from the verified source; scripts/test will
+once the operator's pods pass Pod Security restricted (issue 16)."""
 from __future__ import annotations
 
 from typing import Callable, Iterator

@@ -3,8 +3,8 @@ kwok) and each SeldonDeployment reports state Available.
 
 Needs the Seldon Core 1.17.1 manager binary at .tools/bin/seldon-manager, run as a local process against the
 kwok cluster with the arguments and environment of the seldon-operator chart's Deployment (kwok pods run no
-containers). It cannot be built here: the Go module proxy refuses github.com/seldonio/seldon-core, so this
-test skips until someone provides the binary; then it turns on by itself. Nothing fakes the operator."""
+containers). `scripts/images seldon` builds it from the verified source; until scripts/bootstrap links it (issue
+16), this test skips; then it turns on by itself. Nothing fakes the operator."""
 from __future__ import annotations
 
 import base64

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import dockerd, gomod, toolchain
+from .. import dockerd, gomod, sources, toolchain
 from ..env import CACHE, IMAGES, IMAGES_CACHE, PINS, ROOT, go_env
 from ..proc import BuildError, Step, run_steps
 from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
@@ -30,6 +30,7 @@ from .rootfs import SUITE, rootfs_key, rootfs_tarball, step_rootfs
 MODELS = IMAGES / "models"
 BASE = MODELS / "base"
 APP_VERSION = "0.1.0"
+SELDON_VERSION = PINS["sources"]["seldon-core"]["tag"].lstrip("v")
 PYTHON_IMAGE = f"ml-serving-charts/python:{PINS['python_envs']['python']}-{SUITE}"
 GO_VERSION_PKG = "github.com/prometheus/common/version"
 APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
@@ -38,22 +39,33 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "iris-combiner": f"ml-serving-charts/iris-combiner:{APP_VERSION}",
     "mlserver-iris": f"ml-serving-charts/mlserver-iris:{APP_VERSION}",
     "helm-test-client": f"ml-serving-charts/helm-test-client:{APP_VERSION}",
+    # Seldon Core's prepackaged SKLEARN_SERVER and multi-armed-bandit routers, from the verified 1.17.1 source,
+    # under upstream's names (the seldon-operator chart's predictor_servers name seldonio/sklearnserver)
+    "sklearnserver": f"seldonio/sklearnserver:{SELDON_VERSION}",
+    "mab-epsilon-greedy": f"seldonio/mab_epsilon_greedy:{SELDON_VERSION}",
+    "mab-thompson-sampling": f"seldonio/mab_thompson_sampling:{SELDON_VERSION}",
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
     "prometheus-operator":
         f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
+                "seldon-servers": ["sklearnserver", "mab-epsilon-greedy", "mab-thompson-sampling"],
                 "monitoring": ["prometheus", "prometheus-operator"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
-# The iris Seldon components: one recipe (images/models/iris/Dockerfile), three images.
-# name -> (class, service type, its files under images/models/iris)
-IRIS_COMPONENTS = {
-    "iris-model": ("IrisClassifier", "MODEL", ["iris_schema.py", "IrisClassifier.py", "train.py"]),
-    "iris-transformer": ("IrisTransformer", "TRANSFORMER", ["iris_schema.py", "IrisTransformer.py"]),
-    "iris-combiner": ("IrisCombiner", "COMBINER", ["iris_schema.py", "IrisCombiner.py"]),
+# Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
+# name -> (class, service type, the folder its files come from, the files); "source:" folders are in the
+# verified Seldon Core tree (msc.sources), the others under images/models/.
+SELDON_COMPONENTS = {
+    "iris-model": ("IrisClassifier", "MODEL", "iris", ["iris_schema.py", "IrisClassifier.py", "train.py"]),
+    "iris-transformer": ("IrisTransformer", "TRANSFORMER", "iris", ["iris_schema.py", "IrisTransformer.py"]),
+    "iris-combiner": ("IrisCombiner", "COMBINER", "iris", ["iris_schema.py", "IrisCombiner.py"]),
+    "sklearnserver": ("SKLearnServer", "MODEL", "source:servers/sklearnserver/sklearnserver", ["SKLearnServer.py"]),
+    "mab-epsilon-greedy": ("EpsilonGreedy", "ROUTER", "source:components/routers/epsilon-greedy", ["EpsilonGreedy.py"]),
+    "mab-thompson-sampling": ("ThompsonSampling", "ROUTER", "source:components/routers/thompson-sampling",
+                              ["ThompsonSampling.py"]),
 }
 # image -> the python environment it runs in (None: the bare python image)
-PYTHON_APPS = {**{name: "seldon" for name in IRIS_COMPONENTS}, "mlserver-iris": "mlserver", "helm-test-client": None}
+PYTHON_APPS = {**{name: "seldon" for name in SELDON_COMPONENTS}, "mlserver-iris": "mlserver", "helm-test-client": None}
 # The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
 USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
 
@@ -177,12 +189,17 @@ def step_image_binaries(name: str) -> str:
 
 def app_spec(name: str) -> ImageSpec:
     tag = APP_IMAGES[name]
-    if name in IRIS_COMPONENTS:
-        component, service_type, files = IRIS_COMPONENTS[name]
-        return ImageSpec([tag], MODELS / "iris" / "Dockerfile", {f: MODELS / "iris" / f for f in [*files, "serve.py"]},
+    if name in SELDON_COMPONENTS:
+        component, service_type, folder, files = SELDON_COMPONENTS[name]
+        where = sources.source_tree("seldon-core") / folder.removeprefix("source:") if folder.startswith("source:") \
+            else MODELS / folder
+        recipe = MODELS / "seldon-component"
+        origin = f"Seldon Core {PINS['sources']['seldon-core']['tag']} {folder.removeprefix('source:')}" \
+            if folder.startswith("source:") else f"images/models/{folder}"
+        return ImageSpec([tag], recipe / "Dockerfile", {**{f: where / f for f in files}, "serve.py": recipe / "serve.py"},
                          base=python_envs()["seldon"]["image"],
                          build_args={"COMPONENT": component, "SERVICE_TYPE": service_type},
-                         source=f"images/models/iris ({component})")
+                         source=f"{origin} ({component}, {service_type})")
     if name in PYTHON_APPS:
         env = PYTHON_APPS[name]
         recipe = IMAGES / name if name == "helm-test-client" else MODELS / name

@@ -5,7 +5,8 @@ Usage:
   scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
   scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md): iris-model,
                                          # iris-transformer, iris-combiner, mlserver-iris, helm-test-client,
-                                         # prometheus, prometheus-operator; groups: models, monitoring, all
+                                         # sklearnserver, mab-epsilon-greedy, mab-thompson-sampling, prometheus,
+                                         # prometheus-operator; groups: models, seldon-servers, monitoring, all
   scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
   scripts/images list                    # every layer, whether it is built, its id and size
   scripts/images lock [NAME ...]         # re-resolve the python environments' hash-locked requirements

@@ -74,9 +74,10 @@ def container(image: str, ports: list[int], args: list[str] = (), env: dict[str,
 
 
 @contextmanager
-def seldon_component(image: str, ports: list[int] = (9000, 6000), env: dict[str, str] | None = None) -> Iterator[dict]:
+def seldon_component(image: str, ports: list[int] = (9000, 6000), env: dict[str, str] | None = None,
+                     extra: list[str] = ()) -> Iterator[dict]:
     """A Seldon python-wrapper component container, once its REST port answers /health/ping."""
-    with container(image, list(ports), env=env) as url:
+    with container(image, list(ports), env=env, extra=extra) as url:
         wait_for(f"{url[9000]}/health/ping")
         yield url
 
@@ -209,6 +210,37 @@ def check_iris_combiner(image: str) -> list[str]:
     return done
 
 
+def check_sklearnserver(image: str) -> list[str]:
+    """SKLEARN_SERVER with the model the iris-model image trained, mounted where the storage initializer puts
+    models (/mnt/models), configured as the operator configures it (PREDICTIVE_UNIT_PARAMETERS model_uri)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cid = docker("create", IMAGES["iris-model"]).stdout.strip()
+        try:
+            docker("cp", f"{cid}:/opt/component/model.joblib", f"{tmp}/model.joblib")
+        finally:
+            docker("rm", cid, check=False)
+        os.chmod(tmp, 0o755)
+        os.chmod(f"{tmp}/model.joblib", 0o644)
+        params = json.dumps([{"name": "model_uri", "value": "/mnt/models", "type": "STRING"}])
+        with seldon_component(image, [9000, 6000], env={"PREDICTIVE_UNIT_PARAMETERS": params},
+                              extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
+            body = post(f"{url[9000]}/api/v1.0/predictions", {"data": {"ndarray": [SETOSA_CM, VIRGINICA_CM]}},
+                        "predict")
+            rows = rows_of(body["data"])
+            assert [max(range(3), key=r.__getitem__) for r in rows] == [0, 2], f"classes of {rows}"
+            return [f"model.joblib of iris-model from /mnt/models -> predict_proba {[[round(x, 3) for x in r] for r in rows]}"]
+
+
+def check_router(image: str) -> list[str]:
+    """A multi-armed-bandit ROUTER over two branches answers /route with a branch index."""
+    params = json.dumps([{"name": "n_branches", "value": "2", "type": "INT"}, {"name": "seed", "value": "1", "type": "INT"}])
+    with seldon_component(image, [9000, 6000], env={"PREDICTIVE_UNIT_PARAMETERS": params}) as url:
+        branches = [rows_of(post(f"{url[9000]}/route", {"data": {"ndarray": [SETOSA_CM]}}, "route")["data"])[0][0]
+                    for _ in range(10)]
+        assert set(branches) <= {0, 1}, f"branches {branches}"
+        return [f"POST /route x10 over 2 branches -> {branches}"]
+
+
 def check_mlserver_iris(image: str) -> list[str]:
     done = []
     with container(image, [8080, 8081, 8082]) as url:
@@ -287,7 +319,8 @@ def check_prometheus_operator(image: str) -> list[str]:
 
 CHECKS: dict[str, Callable[[str], list[str]]] = {
     "iris-model": check_iris_model, "iris-transformer": check_iris_transformer, "iris-combiner": check_iris_combiner,
-    "mlserver-iris": check_mlserver_iris, "helm-test-client": check_helm_test_client,
+    "mlserver-iris": check_mlserver_iris, "sklearnserver": check_sklearnserver,
+    "mab-epsilon-greedy": check_router, "mab-thompson-sampling": check_router, "helm-test-client": check_helm_test_client,
     "prometheus": check_prometheus, "prometheus-operator": check_prometheus_operator,
 }
 

@@ -1,6 +1,6 @@
-"""Entry point of the iris component images (images/models/iris/Dockerfile): one recipe, three components.
+"""Entry point of the Seldon python-wrapper component images (images/models/seldon-component/Dockerfile).
 
-  serve.py --build   at build time: train the model when the component is the classifier, compile the code
+  serve.py --build   at build time: run train.py when the component ships one (the iris classifier), compile
   serve.py [ARGS]    at run time: exec seldon-core-microservice <SELDON_COMPONENT> --service-type <SERVICE_TYPE> ARGS
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ MICROSERVICE = "/opt/seldon/bin/seldon-core-microservice"
 def main(argv: list[str]) -> int:
     component, service_type = os.environ["SELDON_COMPONENT"], os.environ["SERVICE_TYPE"]
     if argv[:1] == ["--build"]:
-        if component == "IrisClassifier":
-            import train   # only the classifier's image carries train.py (and needs scikit-learn's data)
+        if (HERE / "train.py").exists():
+            import train   # only a component that trains its model at build time ships train.py
             if train.main([str(HERE)]) != 0:
                 return 1
         return 0 if compileall.compile_dir(str(HERE), quiet=1) else 1

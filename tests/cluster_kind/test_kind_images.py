@@ -1,0 +1,20 @@
+"""Every image scripts/images builds, run in plain Docker the way the charts run them (non-root, read-only root
+filesystem, every capability dropped, no shell) and checked by its answers: msc.images.smoke, the same checks as
+`scripts/images smoke`. In this tier because it needs the Docker engine; it needs no cluster."""
+from __future__ import annotations
+
+import pytest
+from msc.images.apps import APP_IMAGES
+from msc.images.smoke import CHECKS, run_checks
+
+pytestmark = pytest.mark.cluster_kind
+
+
+def test_every_image_has_a_check() -> None:
+    assert set(CHECKS) == set(APP_IMAGES)
+
+
+@pytest.mark.parametrize("name", sorted(APP_IMAGES))
+def test_image_answers_as_the_charts_expect(name: str) -> None:
+    lines = run_checks([name])[name]
+    assert lines and lines[0].startswith("USER 65532"), lines
