@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from .env import CACHE, go_env
-from .proc import ToolError, run
+from .proc import ToolError, atomic_dir, run
 
 
 @functools.cache
@@ -41,15 +41,15 @@ def writable_copy(src: Path, work: Path, dropreplace: list[str] = ()) -> Path:
     modules a module zip leaves out can be dropped (they are then required at the same tag from the proxy)."""
     if (work / "go.mod").exists():
         return work
-    tmp = work.with_name(f".{work.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, symlinks=True)
-    for p in [tmp, *tmp.rglob("*")]:
-        if not p.is_symlink():
-            p.chmod(p.stat().st_mode | 0o200)
-    if dropreplace:
-        edit(tmp, *(f"-dropreplace={r}" for r in dropreplace))
-    tmp.rename(work)
+
+    def copy(tmp: Path) -> None:
+        shutil.copytree(src, tmp, symlinks=True, dirs_exist_ok=True)
+        for p in [tmp, *tmp.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode | 0o200)
+        if dropreplace:
+            edit(tmp, *(f"-dropreplace={r}" for r in dropreplace))
+    atomic_dir(work, copy)
     return work
 
 

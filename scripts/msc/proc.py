@@ -4,11 +4,14 @@
   what to do. The CLIs catch it and print it; anything else is a bug and shows its traceback.
 - run() always has a timeout, raises CommandFailed (with the command and the tail of its output).
 - wait_until() polls a predicate with a deadline.
-- Steps/run_steps(): numbered progress lines ([i/N] label: result (seconds)) for long builds."""
+- Steps/run_steps(): numbered progress lines ([i/N] label: result (seconds)) for long builds.
+- atomic_dir(): a build into a temporary sibling renamed into place, so nothing half-made looks finished."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,3 +140,16 @@ def run_steps(steps: Iterable[Step], log: Callable[[str], None], retry: str) -> 
         timings[step.label] = round(time.monotonic() - t0, 1)
         log(f"[{i}/{len(steps)}] {step.label}: {result} ({timings[step.label]:.1f}s)")
     return timings
+
+
+def atomic_dir(final: Path, build: Callable[[Path], None]) -> None:
+    """Build into a temporary sibling, then rename: an interrupted build never looks finished."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        build(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

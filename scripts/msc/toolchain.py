@@ -16,15 +16,13 @@ import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable
 
 from . import gomod, sources
 from .env import BIN, CACHE, CRDS, PINS, ROOT, TOOLS, go_env
-from .proc import MscError, Step, ToolError, logger, output, run, run_steps
+from .proc import MscError, Step, ToolError, atomic_dir, logger, output, run, run_steps
 
 GROUPS = ("base", "kwok", "kind")
 log = logger("bootstrap", sys.stdout)
@@ -36,19 +34,6 @@ def link(target: Path, name: str) -> None:
     if dest.is_symlink() or dest.exists():
         dest.unlink()
     dest.symlink_to(target)
-
-
-def atomic_dir(final: Path, build: Callable[[Path], None]) -> None:
-    """Build into a temporary sibling, then rename: an interrupted build never looks finished."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        build(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- steps

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import dockerd, gomod, sources, toolchain
 from ..env import CACHE, IMAGES, IMAGES_CACHE, PINS, ROOT, go_env
-from ..proc import BuildError, Step, run_steps
+from ..proc import BuildError, Step, atomic_dir, run_steps
 from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
                    write_build_record)
 from .locks import lock_header
@@ -168,22 +168,21 @@ def step_image_binaries(name: str) -> str:
     build_date = time.strftime("%Y%m%d-%H:%M:%S", time.strptime(when["Time"][:19], "%Y-%m-%dT%H:%M:%S"))
     stamps = {"Version": pin["reports"], "Revision": (when.get("Origin") or {}).get("Hash", pin["version"]),
               "Branch": pin["version"], "BuildUser": "ml-serving-charts", "BuildDate": build_date}
-    tmp_out = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
     log(f"  go build {', '.join(pin['packages'])} in {work} (cold: several minutes on 2 cores)")
-    gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp_out, tags=pin.get("tags", ""),
-                ldflags=" ".join(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items()), what=f"go build {name}",
-                env=go_env(GOFLAGS="-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")),
-                log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
-    got = reports(tmp_out)
-    if not all(pin["reports"] in v for v in got.values()):
-        raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
-    for f in ("LICENSE", "NOTICE"):
-        shutil.copy(work / f, tmp_out / f)
-    (tmp_out / ".recipe.json").write_text(recipe)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp_out.rename(out)
+    got: dict[str, str] = {}
+
+    def build(tmp: Path) -> None:
+        gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp, tags=pin.get("tags", ""),
+                    ldflags=" ".join(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items()), what=f"go build {name}",
+                    env=go_env(GOFLAGS="-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")),
+                    log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
+        got.update(reports(tmp))
+        if not all(pin["reports"] in v for v in got.values()):
+            raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
+        for f in ("LICENSE", "NOTICE"):
+            shutil.copy(work / f, tmp / f)
+        (tmp / ".recipe.json").write_text(recipe)
+    atomic_dir(out, build)
     return f"built ({'; '.join(got.values())})"
 
 

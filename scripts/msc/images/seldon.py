@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import dockerd, gomod, sources
 from ..env import CACHE, IMAGES, IMAGES_CACHE, PINS, go_env
-from ..proc import BuildError, Step, run_steps
+from ..proc import BuildError, Step, atomic_dir, run_steps
 from ..toolchain import apt_install
 from .core import LABEL, log, SOURCE_LABEL, digest_of, file_sha256, image_label, image_size_mb
 
@@ -31,6 +31,7 @@ VERSION = PIN["tag"].lstrip("v")
 BIN_DIR = CACHE / "bin" / f"seldon-core-{PIN['tag']}"
 USERS = {"etc/passwd": IMAGES / "models" / "base" / "passwd", "etc/group": IMAGES / "models" / "base" / "group"}
 RECIPE = 1
+STAMP = json.dumps({"ids": PIN["ids"], "recipe": RECIPE}, sort_keys=True)   # what a built folder was made from
 
 
 # image name -> (binary, the source folder it is built from, the image reference the chart uses by default)
@@ -48,55 +49,51 @@ def runs(binary: Path) -> bool:
     return "Usage" in proc.stdout + proc.stderr
 
 
+def stamp_ok(folder: Path) -> bool:
+    """The folder was made from the pinned source by this recipe (its .recipe.json says so)."""
+    return (folder / ".recipe.json").exists() and (folder / ".recipe.json").read_text() == STAMP
+
+
 def work_tree() -> Path:
     """A writable copy of operator/ and executor/ (with executor/_operator), GODEBUG set; made once per pin."""
-    src = sources.source_tree("seldon-core")
     work = CACHE / "src" / f"seldon-core-build-{PIN['tag']}"
-    stamp = work / ".recipe.json"
-    want = json.dumps({"ids": PIN["ids"], "recipe": RECIPE}, sort_keys=True)
-    if stamp.exists() and stamp.read_text() == want:
+    if stamp_ok(work):
         return work
-    tmp = work.with_name(f".{work.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for folder, dest in (("operator", "operator"), ("executor", "executor"), ("operator", "executor/_operator")):
-        shutil.copytree(src / folder, tmp / dest, symlinks=True)
-    for module in ("operator", "executor"):
-        gomod.edit(tmp / module, "-godebug=default=go1.26")
-    shutil.copy(src / "LICENSE", tmp / "LICENSE")
-    stamp_tmp = tmp / ".recipe.json"
-    stamp_tmp.write_text(want)
-    shutil.rmtree(work, ignore_errors=True)
-    tmp.rename(work)
+    src = sources.source_tree("seldon-core")
+
+    def build(tmp: Path) -> None:
+        for folder, dest in (("operator", "operator"), ("executor", "executor"), ("operator", "executor/_operator")):
+            shutil.copytree(src / folder, tmp / dest, symlinks=True)
+        for module in ("operator", "executor"):
+            gomod.edit(tmp / module, "-godebug=default=go1.26")
+        shutil.copy(src / "LICENSE", tmp / "LICENSE")
+        (tmp / ".recipe.json").write_text(STAMP)
+    atomic_dir(work, build)
     return work
 
 
 def step_binaries() -> str:
     """manager and executor in $MSC_CACHE/bin/seldon-core-<tag>/ (cold: about 2 + 2.5 minutes on 2 cores)."""
-    stamp = BIN_DIR / ".recipe.json"
-    want = json.dumps({"ids": PIN["ids"], "recipe": RECIPE}, sort_keys=True)
     binaries = [BIN_DIR / b for b, _, _ in SELDON_IMAGES.values()]
-    if stamp.exists() and stamp.read_text() == want and all(runs(b) for b in binaries):
+    if stamp_ok(BIN_DIR) and all(runs(b) for b in binaries):
         return f"cached ({BIN_DIR})"
     work = work_tree()
     apt_install(["musl-tools"])
-    tmp = BIN_DIR.with_name(f".{BIN_DIR.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     logs = IMAGES_CACHE / "logs"
-    gomod.build(work / "operator", ["."], tmp / "manager", what="go build the Seldon operator (manager)",
-                env=go_env(GOFLAGS="-buildvcs=false -mod=mod"), log_file=logs / "go-build-seldon-operator.log")
-    gomod.build(work / "executor", ["./cmd/executor"], tmp / "executor", tags="musl,netgo,osusergo",
-                ldflags="-linkmode external -extldflags -static", what="go build the Seldon executor",
-                env=go_env(GOFLAGS="-buildvcs=false -mod=mod", CGO_ENABLED="1", CC="musl-gcc"),
-                log_file=logs / "go-build-seldon-executor.log")
-    broken = [b.name for b in (tmp / "manager", tmp / "executor") if not runs(b)]
-    if broken:
-        raise BuildError(f"built Seldon binaries do not start: {broken} (logs in {logs})")
-    shutil.copy(work / "LICENSE", tmp / "LICENSE")
-    stamp_tmp = tmp / ".recipe.json"
-    stamp_tmp.write_text(want)
-    shutil.rmtree(BIN_DIR, ignore_errors=True)
-    tmp.rename(BIN_DIR)
+
+    def build(tmp: Path) -> None:
+        gomod.build(work / "operator", ["."], tmp / "manager", what="go build the Seldon operator (manager)",
+                    env=go_env(GOFLAGS="-buildvcs=false -mod=mod"), log_file=logs / "go-build-seldon-operator.log")
+        gomod.build(work / "executor", ["./cmd/executor"], tmp / "executor", tags="musl,netgo,osusergo",
+                    ldflags="-linkmode external -extldflags -static", what="go build the Seldon executor",
+                    env=go_env(GOFLAGS="-buildvcs=false -mod=mod", CGO_ENABLED="1", CC="musl-gcc"),
+                    log_file=logs / "go-build-seldon-executor.log")
+        broken = [b.name for b in (tmp / "manager", tmp / "executor") if not runs(b)]
+        if broken:
+            raise BuildError(f"built Seldon binaries do not start: {broken} (logs in {logs})")
+        shutil.copy(work / "LICENSE", tmp / "LICENSE")
+        (tmp / ".recipe.json").write_text(STAMP)
+    atomic_dir(BIN_DIR, build)
     return f"built ({', '.join(f'{b.name} {b.stat().st_size / 1e6:.0f} MB' for b in binaries)})"
 
 
