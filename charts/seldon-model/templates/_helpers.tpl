@@ -3,9 +3,36 @@ seldon-model helpers. Names, labels, images, security contexts and GPU placement
 this file only turns the chart's values into SeldonDeployment pieces.
 */}}
 
-{{/* seldon-model.prepackaged: implementations served by a prepackaged server image (operator predictor_servers). */}}
+{{/*
+seldon-model.prepackaged: implementations served by a prepackaged server image (operator predictor_servers):
+upstream's six, then the custom ones declared under implementations. Takes the root context.
+*/}}
 {{- define "seldon-model.prepackaged" -}}
-{{- list "SKLEARN_SERVER" "XGBOOST_SERVER" "TENSORFLOW_SERVER" "MLFLOW_SERVER" "TRITON_SERVER" "HUGGINGFACE_SERVER" | toJson -}}
+{{- $custom := list -}}
+{{- if kindIs "map" .Values.implementations }}{{ $custom = keys .Values.implementations | sortAlpha }}{{ end -}}
+{{- concat (list "SKLEARN_SERVER" "XGBOOST_SERVER" "TENSORFLOW_SERVER" "MLFLOW_SERVER" "TRITON_SERVER" "HUGGINGFACE_SERVER") $custom | uniq | toJson -}}
+{{- end -}}
+
+{{/*
+seldon-model.serverSpec: what the chart knows of a prepackaged server (JSON {protocols, modelUri}): upstream's
+six as the v1.17.1 webhook and servers define them, a declared one from implementations.
+Usage: {{ include "seldon-model.serverSpec" (dict "context" $ "implementation" "SKLEARN_SERVER") | fromJson }}
+*/}}
+{{- define "seldon-model.serverSpec" -}}
+{{- $builtin := dict
+      "SKLEARN_SERVER" (dict "protocols" (list "seldon" "v2" "kfserving") "modelUri" true)
+      "XGBOOST_SERVER" (dict "protocols" (list "seldon" "v2" "kfserving") "modelUri" true)
+      "MLFLOW_SERVER" (dict "protocols" (list "seldon" "v2" "kfserving") "modelUri" true)
+      "TENSORFLOW_SERVER" (dict "protocols" (list "seldon" "tensorflow") "modelUri" true)
+      "TRITON_SERVER" (dict "protocols" (list "v2" "kfserving") "modelUri" true)
+      "HUGGINGFACE_SERVER" (dict "protocols" (list "v2" "kfserving") "modelUri" false) -}}
+{{- $declared := dict -}}
+{{- if kindIs "map" .context.Values.implementations }}{{ $declared = get .context.Values.implementations .implementation | default dict }}{{ end -}}
+{{- if $declared -}}
+{{- toJson (dict "protocols" ($declared.protocols | default list) "modelUri" (ne (toString $declared.modelUri) "false")) -}}
+{{- else -}}
+{{- toJson (get $builtin .implementation | default dict) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* seldon-model.builtin: implementations the executor runs itself (no container). */}}
@@ -14,14 +41,17 @@ this file only turns the chart's values into SeldonDeployment pieces.
 {{- end -}}
 
 {{/*
-seldon-model.kind: what runs a graph node: "custom" (no implementation: the component's image),
-"prepackaged" or "builtin".
-Usage: {{ include "seldon-model.kind" $node }}
+seldon-model.kind: what runs a graph node: "custom" (no implementation, or UNKNOWN_IMPLEMENTATION: the
+component's image), "prepackaged" (upstream's or declared under implementations), "builtin" (one of the
+executor's) or "unknown".
+Usage: {{ include "seldon-model.kind" (dict "context" $ "node" $node) }}
 */}}
 {{- define "seldon-model.kind" -}}
-{{- if not .implementation -}}custom
-{{- else if has .implementation (include "seldon-model.prepackaged" . | fromJsonArray) -}}prepackaged
-{{- else -}}builtin
+{{- $impl := .node.implementation | default "" -}}
+{{- if or (not $impl) (eq $impl "UNKNOWN_IMPLEMENTATION") -}}custom
+{{- else if has $impl (include "seldon-model.prepackaged" .context | fromJsonArray) -}}prepackaged
+{{- else if has $impl (include "seldon-model.builtin" . | fromJsonArray) -}}builtin
+{{- else -}}unknown
 {{- end -}}
 {{- end -}}
 
@@ -32,7 +62,9 @@ Usage: {{- $acc := dict "nodes" list }}{{- include "seldon-model.collect" (dict 
 */}}
 {{- define "seldon-model.collect" -}}
 {{- $_ := set .acc "nodes" (append .acc.nodes (dict "node" .node "path" .path)) -}}
-{{- range $i, $child := (.node.children | default list) -}}
+{{- $children := list -}}
+{{- if and (kindIs "map" .node) (kindIs "slice" .node.children) }}{{ $children = .node.children }}{{ end -}}
+{{- range $i, $child := $children -}}
 {{- include "seldon-model.collect" (dict "node" $child "path" (printf "%s.children[%d]" $.path $i) "acc" $.acc) -}}
 {{- end -}}
 {{- end -}}
@@ -56,7 +88,7 @@ seldon-model.graph: a graph node and its children as the CRD's PredictiveUnit (J
 Usage: {{ include "seldon-model.graph" $p.graph | fromJson | toYaml }}
 */}}
 {{- define "seldon-model.graph" -}}
-{{- $out := dict "name" .name -}}
+{{- $out := dict "name" (.name | default "") -}}
 {{- range $key := list "type" "implementation" "modelUri" "envSecretRefName" "serviceAccountName" "storageInitializerImage" "methods" "endpoint" "logger" -}}
 {{- with get $ $key }}{{ $_ := set $out $key . }}{{ end -}}
 {{- end -}}
@@ -80,15 +112,17 @@ seldon-model.imageSet: true when a component names an image (a repository).
 Usage: {{ if include "seldon-model.imageSet" $component }}
 */}}
 {{- define "seldon-model.imageSet" -}}
-{{- if and . .image .image.repository -}}true{{- end -}}
+{{- if and . (kindIs "map" .) (kindIs "map" .image) .image.repository -}}true{{- end -}}
 {{- end -}}
 
 {{/*
 seldon-model.pods: the pods of a predictor as JSON: the main pod (componentSpecs[0], where the
-executor lives) then predictors[].pods in order. Each: {name, path, podSpec (defaults, predictor and pod
-settings merged), scaling (replicas, hpa, keda, pdb and their values path), nodes: [{node, path, component}]}.
+executor lives) then predictors[].pods in order. Each: {name (metadata.name, empty for none), key (the
+handle components use: "" for the main pod), path, podSpec (defaults, predictor and pod settings merged),
+scaling (replicas, hpa, keda, pdb), nodes: [{node, path, component, componentPath}]}.
 A node gets a container when it has a component, or is a prepackaged server and
-defaults.prepackagedServerContainers is on; built-in implementations never do.
+defaults.prepackagedServerContainers is on; built-in implementations never do. A component's versions
+add more containers of the same node to other pods.
 Usage: {{- $pods := include "seldon-model.pods" (dict "context" $ "predictor" $p "index" $i) | fromJsonArray }}
 */}}
 {{- define "seldon-model.pods" -}}
@@ -96,20 +130,27 @@ Usage: {{- $pods := include "seldon-model.pods" (dict "context" $ "predictor" $p
 {{- $p := .predictor -}}
 {{- $ppath := printf "predictors[%d]" .index -}}
 {{- $base := include "ml-common.values.merge" (list $ctx.Values.defaults.podSpec $p.podSpec) | fromJson -}}
-{{- $pods := list (dict "name" "" "path" $ppath "predictor" $p.name "podSpec" $base "scaling" (dict "hpa" $p.hpa "keda" $p.keda "pdb" $p.pdb) "nodes" list) -}}
+{{- $pods := list (dict "name" ($p.mainPodName | default "") "key" "" "path" $ppath "predictor" $p.name "podSpec" $base "scaling" (dict "replicas" $p.mainPodReplicas "hpa" $p.hpa "keda" $p.keda "pdb" $p.pdb) "nodes" list) -}}
 {{- range $j, $extra := ($p.pods | default list) -}}
-{{- $pods = append $pods (dict "name" $extra.name "path" (printf "%s.pods[%d]" $ppath $j) "predictor" $p.name "podSpec" (include "ml-common.values.merge" (list $base $extra.podSpec) | fromJson) "scaling" (dict "replicas" $extra.replicas "hpa" $extra.hpa "keda" $extra.keda "pdb" $extra.pdb) "nodes" list) -}}
+{{- $pods = append $pods (dict "name" ((eq (toString $extra.anonymous) "true") | ternary "" $extra.name) "key" $extra.name "path" (printf "%s.pods[%d]" $ppath $j) "predictor" $p.name "podSpec" (include "ml-common.values.merge" (list $base $extra.podSpec) | fromJson) "scaling" (dict "replicas" $extra.replicas "hpa" $extra.hpa "keda" $extra.keda "pdb" $extra.pdb) "nodes" list) -}}
 {{- end -}}
 {{- $acc := dict "nodes" list -}}
 {{- include "seldon-model.collect" (dict "node" $p.graph "path" (printf "%s.graph" $ppath) "acc" $acc) -}}
 {{- $components := $p.components | default dict -}}
 {{- range $entry := $acc.nodes -}}
-{{- $kind := include "seldon-model.kind" $entry.node -}}
-{{- $component := get $components $entry.node.name | default dict -}}
-{{- if and (ne $kind "builtin") (or $component (eq $kind "custom") $ctx.Values.defaults.prepackagedServerContainers) -}}
+{{- $kind := include "seldon-model.kind" (dict "context" $ctx "node" $entry.node) -}}
+{{- $component := get $components ($entry.node.name | default "") | default dict -}}
+{{- if and (has $kind (list "custom" "prepackaged")) (or $component (eq $kind "custom") $ctx.Values.defaults.prepackagedServerContainers) -}}
+{{- $cpath := printf "%s.components.%s" $ppath $entry.node.name -}}
+{{- $placements := list (dict "pod" ($component.pod | default "") "component" (omit $component "versions") "componentPath" $cpath) -}}
+{{- range $v, $version := ($component.versions | default list) -}}
+{{- $placements = append $placements (dict "pod" ($version.pod | default "") "component" (include "ml-common.values.merge" (list (omit $component "versions" "pod") $version) | fromJson) "componentPath" (printf "%s.versions[%d]" $cpath $v)) -}}
+{{- end -}}
+{{- range $placement := $placements -}}
 {{- range $pods -}}
-{{- if eq .name ($component.pod | default "") -}}
-{{- $_ := set . "nodes" (append .nodes (dict "node" $entry.node "path" $entry.path "component" $component "componentPath" (printf "%s.components.%s" $ppath $entry.node.name))) -}}
+{{- if eq .key $placement.pod -}}
+{{- $_ := set . "nodes" (append .nodes (dict "node" $entry.node "path" $entry.path "component" $placement.component "componentPath" $placement.componentPath)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -118,43 +159,43 @@ Usage: {{- $pods := include "seldon-model.pods" (dict "context" $ "predictor" $p
 {{- end -}}
 
 {{/*
-seldon-model.container: the container of a graph node, named exactly like the node (Seldon matches
-them by name). Prepackaged servers without an image get an image-less container: the operator fills in
-image, args, ports and probes and keeps what is set here.
-Usage: {{ include "seldon-model.container" (dict "context" $ "node" $node "component" $component "where" "predictors[0].components.classifier") }}
+seldon-model.container: a container as JSON. Graph-node containers are named exactly like their node
+(Seldon matches them by name); prepackaged servers without an image get an image-less container (the
+operator fills in image, args, ports and probes and keeps what is set here). Every Kubernetes Container
+field the values give passes through; the chart adds the restricted securityContext (or the privileged
+profile a component asks for), the default resources (unless defaults.resources is null) with GPU
+requests, and the /tmp mount. `image` is the chart's image object, or a plain string (sidecars).
+imagePullPolicy is written only when set.
+Usage: {{ include "seldon-model.container" (dict "context" $ "name" "classifier" "component" $c "where" "predictors[0].components.classifier" "writableTmp" true) | fromJson }}
 */}}
 {{- define "seldon-model.container" -}}
 {{- $values := .context.Values -}}
 {{- $c := .component | default dict -}}
-- name: {{ .node.name }}
-  {{- if include "seldon-model.imageSet" $c }}
-  {{- $image := include "ml-common.values.merge" (list $values.defaults.image $c.image) | fromJson }}
-  image: {{ include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "") }}
-  imagePullPolicy: {{ $image.pullPolicy }}
-  {{- end }}
-  {{- range $key := list "command" "args" "ports" "env" "envFrom" }}
-  {{- with get $c $key }}
-  {{ $key }}:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- end }}
-  {{- range $key := list "readinessProbe" "livenessProbe" "startupProbe" }}
-  {{- with get $c $key }}
-  {{ $key }}:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- end }}
-  {{- include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $c.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .where)) | nindent 2 }}
-  resources:
-    {{- include "ml-common.gpu.resources" (dict "gpu" $c.gpu "resources" (include "ml-common.values.merge" (list $values.defaults.resources $c.resources) | fromJson)) | nindent 4 }}
-  {{- $mounts := $c.volumeMounts | default list }}
-  {{- if $values.defaults.writableTmp }}
-  {{- $mounts = prepend $mounts (dict "name" "tmp" "mountPath" "/tmp") }}
-  {{- end }}
-  {{- with $mounts }}
-  volumeMounts:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+{{- $own := list "name" "image" "resources" "gpu" "pod" "versions" "securityProfile" "securityProfileReason" "securityContext" "volumeMounts" -}}
+{{- $out := dict -}}
+{{- range $key, $value := $c -}}
+{{- if and (not (has $key $own)) (not (kindIs "invalid" $value)) }}{{ $_ := set $out $key $value }}{{ end -}}
+{{- end -}}
+{{- $_ := set $out "name" .name -}}
+{{- if and (kindIs "string" $c.image) $c.image -}}
+{{- $_ := set $out "image" $c.image -}}
+{{- else if include "seldon-model.imageSet" $c -}}
+{{- $image := include "ml-common.values.merge" (list $values.defaults.image $c.image) | fromJson -}}
+{{- $_ := set $out "image" (include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "")) -}}
+{{- with $image.pullPolicy }}{{ $_ := set $out "imagePullPolicy" . }}{{ end -}}
+{{- end -}}
+{{- $profile := $c.securityProfile | default "restricted" -}}
+{{- $sc := include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $c.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .where) "profile" $profile) | fromYaml -}}
+{{- $_ := set $out "securityContext" $sc.securityContext -}}
+{{- $resources := include "ml-common.values.merge" (list ($values.defaults.resources | default dict) $c.resources) | fromJson -}}
+{{- $resources = include "ml-common.gpu.resources" (dict "gpu" $c.gpu "resources" $resources) | fromYaml -}}
+{{- if $resources }}{{ $_ := set $out "resources" $resources }}{{ end -}}
+{{- $mounts := $c.volumeMounts | default list -}}
+{{- if .writableTmp -}}
+{{- $mounts = prepend $mounts (dict "name" "tmp" "mountPath" "/tmp") -}}
+{{- end -}}
+{{- with $mounts }}{{ $_ := set $out "volumeMounts" . }}{{ end -}}
+{{- toJson $out -}}
 {{- end -}}
 
 {{/*
@@ -163,12 +204,17 @@ seldon-model.serviceAccountName: the service account of a pod: its podSpec's, el
 Usage: {{ include "seldon-model.serviceAccountName" (dict "context" $ "podSpec" $podSpec) }}
 */}}
 {{- define "seldon-model.serviceAccountName" -}}
-{{- $sa := .context.Values.serviceAccount -}}
+{{- $sa := .context.Values.serviceAccount | default dict -}}
 {{- if .podSpec.serviceAccountName -}}
 {{- .podSpec.serviceAccountName -}}
 {{- else if or $sa.create $sa.name -}}
 {{- include "ml-common.names.serviceAccount" (dict "context" .context "serviceAccount" $sa) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* seldon-model.podSpecHandled: podSpec keys the chart writes itself; every other PodSpec field passes through. */}}
+{{- define "seldon-model.podSpecHandled" -}}
+{{- list "securityContext" "serviceAccountName" "automountServiceAccountToken" "imagePullSecrets" "nodeSelector" "affinity" "tolerations" "topologySpreadConstraints" "priorityClassName" "runtimeClassName" "terminationGracePeriodSeconds" "volumes" "annotations" "labels" "containers" "initContainers" | toJson -}}
 {{- end -}}
 
 {{/*
@@ -193,12 +239,25 @@ Usage: {{ include "seldon-model.componentSpec" (dict "context" $ "pod" $pod) }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $writableTmp := and $ctx.Values.defaults.writableTmp (or $pod.nodes $spec.containers $spec.initContainers) -}}
+{{- $containers := list -}}
+{{- range $pod.nodes -}}
+{{- $containers = append $containers (include "seldon-model.container" (dict "context" $ctx "name" .node.name "component" .component "where" .componentPath "writableTmp" $writableTmp) | fromJson) -}}
+{{- end -}}
+{{- range $k, $c := ($spec.containers | default list) -}}
+{{- $containers = append $containers (include "seldon-model.container" (dict "context" $ctx "name" $c.name "component" $c "where" (printf "%s.podSpec.containers[%d]" $pod.path $k) "writableTmp" $writableTmp) | fromJson) -}}
+{{- end -}}
+{{- $initContainers := list -}}
+{{- range $k, $c := ($spec.initContainers | default list) -}}
+{{- $initContainers = append $initContainers (include "seldon-model.container" (dict "context" $ctx "name" $c.name "component" $c "where" (printf "%s.podSpec.initContainers[%d]" $pod.path $k) "writableTmp" $writableTmp) | fromJson) -}}
+{{- end -}}
+{{- $handled := include "seldon-model.podSpecHandled" . | fromJsonArray -}}
 - metadata:
     {{- with $pod.name }}
     name: {{ . }}
     {{- end }}
     labels:
-      {{- include "ml-common.labels.selector" (dict "context" $ctx) | nindent 6 }}
+      {{- include "ml-common.values.merge" (list ($spec.labels | default dict) (include "ml-common.labels.selector" (dict "context" $ctx) | fromYaml)) | fromJson | toYaml | nindent 6 }}
     {{- with $spec.annotations }}
     annotations:
       {{- toYaml . | nindent 6 }}
@@ -237,17 +296,26 @@ Usage: {{ include "seldon-model.componentSpec" (dict "context" $ "pod" $pod) }}
     topologySpreadConstraints:
       {{- tpl (toYaml .) $ctx | nindent 6 }}
     {{- end }}
+    {{- range $key, $value := $spec }}
+    {{- if and (not (has $key $handled)) (not (kindIs "invalid" $value)) }}
+    {{ $key }}: {{ toJson $value }}
+    {{- end }}
+    {{- end }}
     {{- $volumes := $spec.volumes | default list }}
-    {{- if and $ctx.Values.defaults.writableTmp $pod.nodes }}
+    {{- if $writableTmp }}
     {{- $volumes = prepend $volumes (dict "name" "tmp" "emptyDir" dict) }}
     {{- end }}
     {{- with $volumes }}
     volumes:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- with $initContainers }}
+    initContainers:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
     containers:
-    {{- range $pod.nodes }}
-      {{- include "seldon-model.container" (dict "context" $ctx "node" .node "component" .component "where" .componentPath) | nindent 6 }}
+    {{- with $containers }}
+      {{- toYaml . | nindent 6 }}
     {{- else }} []
     {{- end }}
   {{- with $pod.scaling }}
@@ -337,29 +405,26 @@ triggers:
 {{- end -}}
 
 {{/*
-seldon-model.explainer: the predictor's explainer (JSON). containerSpec carries the restricted
-securityContext and resources; with no image the operator uses its configured alibi explainer image.
+seldon-model.explainer: the predictor's explainer (JSON). Its containerSpec is carried whole: every Container
+field given passes through, plus the restricted securityContext and the resources (seldon-model.container);
+its name (required by upstream's CRD) is explainer.name or the operator's own choice,
+<fullname>-<predictor>-explainer. With no image the operator uses its configured alibi explainer image.
 Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.explainer "predictor" $p.name "path" "predictors[0].explainer") | fromJson | toYaml }}
 */}}
 {{- define "seldon-model.explainer" -}}
-{{- $values := .context.Values -}}
 {{- $e := .explainer -}}
-{{- $out := dict "type" $e.type -}}
+{{- $out := dict -}}
+{{- with $e.type }}{{ $_ := set $out "type" . }}{{ end -}}
+{{- $spec := list "enabled" "type" "modelUri" "serviceAccountName" "envSecretRefName" "storageInitializerImage" "config" "endpoint" "replicas" "initParameters" -}}
 {{- range $key := list "modelUri" "serviceAccountName" "envSecretRefName" "storageInitializerImage" "config" "endpoint" -}}
 {{- with get $e $key }}{{ $_ := set $out $key . }}{{ end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $e.replicas) }}{{ $_ := set $out "replicas" (int64 $e.replicas) }}{{ end -}}
 {{- with $e.initParameters }}{{ $_ := set $out "initParameters" (kindIs "string" . | ternary . (toJson .)) }}{{ end -}}
-{{- $container := include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $e.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .path)) | fromYaml -}}
-{{- $_ := set $container "resources" (include "ml-common.values.merge" (list $values.defaults.resources $e.resources) | fromJson) -}}
-{{- if include "seldon-model.imageSet" $e -}}
-{{- $image := include "ml-common.values.merge" (list $values.defaults.image $e.image) | fromJson -}}
-{{- $_ := set $container "image" (include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "")) -}}
-{{- $_ := set $container "imagePullPolicy" $image.pullPolicy -}}
-{{- end -}}
-{{- with $e.env }}{{ $_ := set $container "env" . }}{{ end -}}
-{{- /* upstream's CRD requires a container name; the operator's own default is its explainer Deployment's name */ -}}
-{{- $_ := set $container "name" (printf "%s-%s-explainer" (include "ml-common.names.fullname" .context) .predictor | trunc 63 | trimSuffix "-") -}}
+{{- $name := $e.name | default (printf "%s-%s-explainer" (include "ml-common.names.fullname" .context) .predictor | trunc 63 | trimSuffix "-") -}}
+{{- $fields := dict -}}
+{{- range $key, $value := $e }}{{ if not (has $key $spec) }}{{ $_ := set $fields $key $value }}{{ end }}{{ end -}}
+{{- $container := include "seldon-model.container" (dict "context" .context "name" $name "component" $fields "where" .path "writableTmp" false) | fromJson -}}
 {{- $_ := set $out "containerSpec" $container -}}
 {{- toJson $out -}}
 {{- end -}}
@@ -412,4 +477,46 @@ Usage: {{ include "seldon-model.payload" (dict "context" $ "protocol" "seldon") 
       "v2" (dict "inputs" (list (dict "name" "predict" "shape" (list 1 4) "datatype" "FP32" "data" $iris)))
       "tensorflow" (dict "instances" (list $iris)) -}}
 {{- toJson (get .context.Values.test.payloads .protocol | default (get $defaults .protocol)) -}}
+{{- end -}}
+
+{{/*
+seldon-model.kafkaEnv: the executor's Kafka settings (predictors[].kafka) as svcOrchSpec env entries (JSON list).
+Usage: {{ include "seldon-model.kafkaEnv" $p.kafka | fromJsonArray }}
+*/}}
+{{- define "seldon-model.kafkaEnv" -}}
+{{- $env := list -}}
+{{- if kindIs "map" . -}}
+{{- range $key, $name := dict "broker" "KAFKA_BROKER" "inputTopic" "KAFKA_INPUT_TOPIC" "outputTopic" "KAFKA_OUTPUT_TOPIC" "fullGraph" "KAFKA_FULL_GRAPH" "workers" "KAFKA_WORKERS" "autoCommit" "KAFKA_AUTO_COMMIT" -}}
+{{- $value := get $ $key -}}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") -}}
+{{- $env = append $env (dict "name" $name "value" ((kindIs "float64" $value) | ternary (toString (int64 $value)) (toString $value))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
+
+{{/*
+seldon-model.privilegedComponents: "<values path>: <reason>" of every component (or version) with
+securityProfile: privileged (JSON list), for the SeldonDeployment's annotation and NOTES.
+Usage: {{ include "seldon-model.privilegedComponents" . | fromJsonArray }}
+*/}}
+{{- define "seldon-model.privilegedComponents" -}}
+{{- $out := list -}}
+{{- range $i, $p := (.Values.predictors | default list) -}}
+{{- if kindIs "map" $p -}}
+{{- range $name, $c := ($p.components | default dict) -}}
+{{- if kindIs "map" $c -}}
+{{- $entries := list (dict "c" $c "path" (printf "predictors[%d].components.%s" $i $name)) -}}
+{{- range $v, $version := ($c.versions | default list) }}{{ $entries = append $entries (dict "c" (include "ml-common.values.merge" (list (omit $c "versions") $version) | fromJson) "path" (printf "predictors[%d].components.%s.versions[%d]" $i $name $v)) }}{{ end -}}
+{{- range $entries -}}
+{{- if eq (.c.securityProfile | default "") "privileged" -}}
+{{- $out = append $out (printf "%s: %s" .path (.c.securityProfileReason | default "")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
 {{- end -}}

@@ -8,6 +8,24 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- $values := .Values -}}
 {{- $fullname := include "ml-common.names.fullname" . -}}
 {{- $prepackaged := include "seldon-model.prepackaged" . | fromJsonArray -}}
+{{- $dns := "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" -}}
+{{- range $name, $_ := ($values.implementations | default dict) -}}
+{{- if not (regexMatch "^[A-Z][A-Z0-9_]*$" $name) -}}
+{{- fail (printf "implementations.%s: the key must be an implementation name in upper case, as the operator's predictor_servers config spells it (e.g. LIGHTGBM_SERVER): rename the key" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq ($values.serverType | default "") "kafka") -}}
+{{- range $i, $p := ($values.predictors | default list) -}}
+{{- $names := list -}}
+{{- range (include "seldon-model.kafkaEnv" $p.kafka | fromJsonArray) }}{{ $names = append $names .name }}{{ end -}}
+{{- range (($p.svcOrch | default dict).env | default list) }}{{ $names = append $names .name }}{{ end -}}
+{{- range $need := list "KAFKA_BROKER" "KAFKA_INPUT_TOPIC" "KAFKA_OUTPUT_TOPIC" -}}
+{{- if not (has $need $names) -}}
+{{- fail (printf "predictors[%d].kafka: serverType is kafka but %s is not set: set predictors[%d].kafka.broker, .inputTopic and .outputTopic (the executor reads them from its environment), or set serverType: rpc" $i $need $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- $builtin := include "seldon-model.builtin" . | fromJsonArray -}}
 {{- $predictors := $values.predictors | default list -}}
 {{- if not $predictors -}}
@@ -83,6 +101,23 @@ Usage: {{- include "seldon-model.validate" . }}
 
 {{- range $name, $component := ($p.components | default dict) -}}
 {{- $cpath := printf "%s.components.%s" $ppath $name -}}
+{{- if or (not (regexMatch $dns $name)) (gt (len $name) 63) -}}
+{{- fail (printf "%s: the key %q is not a graph node name (lowercase letters, digits and '-', at most 63 characters, as container names must be): rename the key and the node" $cpath $name) -}}
+{{- end -}}
+{{- if not (kindIs "map" $component) -}}
+{{- fail (printf "%s is empty: give the node's container settings (at least image) or remove the key" $cpath) -}}
+{{- end -}}
+{{- if and (eq ($component.securityProfile | default "") "privileged") (not $component.securityProfileReason) -}}
+{{- fail (printf "%s.securityProfile is privileged but %s.securityProfileReason is empty: say why the image must run outside the restricted Pod Security Standard" $cpath $cpath) -}}
+{{- end -}}
+{{- range $v, $version := ($component.versions | default list) -}}
+{{- if not (has ($version.pod | default "") $podNames) -}}
+{{- fail (printf "%s.versions[%d].pod is %q but %s.pods has no pod of that name: add it to %s.pods" $cpath $v ($version.pod | default "") $ppath $ppath) -}}
+{{- end -}}
+{{- if eq ($version.pod | default "") ($component.pod | default "") -}}
+{{- fail (printf "%s.versions[%d].pod is the pod the node already runs in (%q): a pod holds one container per node name; choose another pod" $cpath $v ($version.pod | default "")) -}}
+{{- end -}}
+{{- end -}}
 {{- if not (has $name $nodeNames) -}}
 {{- fail (printf "%s: there is no graph node named %q in %s.graph (nodes: %s): components are keyed by node name; rename the key or add the node" $cpath $name $ppath (join ", " $nodeNames)) -}}
 {{- end -}}
@@ -104,10 +139,13 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- $impl := $node.implementation | default "" -}}
 {{- $component := get ($p.components | default dict) $node.name | default dict -}}
 {{- $children := $node.children | default list -}}
-{{- if and $impl (not (has $impl (concat $prepackaged $builtin))) -}}
-{{- fail (printf "%s.implementation %q is unknown: use a prepackaged server (%s), a built-in (%s), or leave it empty to run your own image from components.%s" $path $impl (join ", " $prepackaged) (join ", " $builtin) $node.name) -}}
+{{- $kind := include "seldon-model.kind" (dict "context" $ "node" $node) -}}
+{{- if eq $kind "unknown" -}}
+{{- fail (printf "%s.implementation %q is unknown: use a prepackaged server (%s), a built-in (%s), declare it under implementations (as the operator's predictor_servers config names it, e.g. implementations: {%s: {protocols: [seldon]}}), or leave it empty to run your own image from components.%s" $path $impl (join ", " $prepackaged) (join ", " $builtin) $impl $node.name) -}}
 {{- end -}}
-{{- $kind := include "seldon-model.kind" $node -}}
+{{- if and (eq ($node.type | default "") "UNKNOWN_TYPE") (not $node.methods) -}}
+{{- fail (printf "%s (%s) has type UNKNOWN_TYPE but no methods: list the methods it implements (%s.methods, e.g. [TRANSFORM_INPUT]) or give it a known type" $path $node.name $path) -}}
+{{- end -}}
 {{- if and (eq $kind "custom") (not (include "seldon-model.imageSet" $component)) -}}
 {{- fail (printf "%s (%s) has no implementation, so it runs your own image, but %s.components.%s.image.repository is not set: add the component with its image (the container is named after the node), or set %s.implementation to a prepackaged server" $path $node.name $ppath $node.name $path) -}}
 {{- end -}}
@@ -115,12 +153,12 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- fail (printf "%s.components.%s is set but node %s uses the built-in %s, which runs inside the executor and has no container: remove %s.components.%s, or drop the implementation to run your own image" $ppath $node.name $node.name $impl $ppath $node.name) -}}
 {{- end -}}
 {{- if eq $kind "prepackaged" -}}
-{{- if and (not $node.modelUri) (ne $impl "HUGGINGFACE_SERVER") -}}
+{{- $server := include "seldon-model.serverSpec" (dict "context" $ "implementation" $impl) | fromJson -}}
+{{- if and (not $node.modelUri) $server.modelUri -}}
 {{- fail (printf "%s.modelUri is empty but %s downloads its model from it: set %s.modelUri (e.g. gs://, s3://, pvc://)" $path $impl $path) -}}
 {{- end -}}
-{{- $protocols := dict "SKLEARN_SERVER" (list "seldon" "v2" "kfserving") "XGBOOST_SERVER" (list "seldon" "v2" "kfserving") "MLFLOW_SERVER" (list "seldon" "v2" "kfserving") "TENSORFLOW_SERVER" (list "seldon" "tensorflow") "TRITON_SERVER" (list "v2" "kfserving") "HUGGINGFACE_SERVER" (list "v2" "kfserving") -}}
-{{- if not (has $values.protocol (get $protocols $impl)) -}}
-{{- fail (printf "%s.implementation %s does not serve protocol %q: set protocol to one of %s, or use another server" $path $impl $values.protocol (join ", " (get $protocols $impl))) -}}
+{{- if not (has ($values.protocol | default "seldon") $server.protocols) -}}
+{{- fail (printf "%s.implementation %s does not serve protocol %q: set protocol to one of %s, or use another server" $path $impl ($values.protocol | default "seldon") (join ", " $server.protocols)) -}}
 {{- end -}}
 {{- end -}}
 {{- $expectedType := dict "SIMPLE_MODEL" "MODEL" "SIMPLE_ROUTER" "ROUTER" "RANDOM_ABTEST" "ROUTER" "AVERAGE_COMBINER" "COMBINER" -}}
@@ -128,8 +166,8 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- fail (printf "%s.type is %s but the built-in %s is a %s: set %s.type: %s or remove it" $path $node.type $impl (get $expectedType $impl) $path (get $expectedType $impl)) -}}
 {{- end -}}
 {{- $nodeType := $node.type | default (get $expectedType $impl) -}}
-{{- if and (has $nodeType (list "ROUTER" "COMBINER")) (lt (len $children) 2) -}}
-{{- fail (printf "%s (%s) is a %s with %d child(ren): a %s needs at least two children to choose between or combine; add children or make it a MODEL" $path $node.name $nodeType (len $children) $nodeType) -}}
+{{- if and (has $nodeType (list "ROUTER" "COMBINER")) (lt (len $children) 1) -}}
+{{- fail (printf "%s (%s) is a %s without children: a %s sends each request to its children; add at least one or make it a MODEL" $path $node.name $nodeType $nodeType) -}}
 {{- end -}}
 {{- if and (eq $impl "RANDOM_ABTEST") (ne (len $children) 2) -}}
 {{- fail (printf "%s (%s) uses RANDOM_ABTEST with %d children: the A/B router sends ratioA of the requests to the first child and the rest to the second, so it needs exactly two" $path $node.name (len $children)) -}}
@@ -143,8 +181,8 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- if and (has $param.type (list "FLOAT" "DOUBLE")) (not (regexMatch "^-?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?$" $v)) -}}
 {{- fail (printf "%s (%s) has type %s but value %q: give a number or change the type" $parpath $param.name $param.type $v) -}}
 {{- end -}}
-{{- if and (eq $param.type "BOOL") (not (has $v (list "true" "false"))) -}}
-{{- fail (printf "%s (%s) has type BOOL but value %q: give true or false or change the type" $parpath $param.name $v) -}}
+{{- if and (eq $param.type "BOOL") (not (has (lower $v) (list "true" "false" "1" "0" "yes" "no" "y" "n" "t" "f" "on" "off"))) -}}
+{{- fail (printf "%s (%s) has type BOOL but value %q: give true or false (or 1/0, yes/no, on/off, as Seldon's Python parses them) or change the type" $parpath $param.name $v) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -159,6 +197,16 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- end -}}
 {{- end -}}
 {{- range $k, $pod := $pods -}}
+{{- range $field := list "hostNetwork" "hostPID" "hostIPC" -}}
+{{- if eq (toString (get $pod.podSpec $field)) "true" -}}
+{{- fail (printf "%s.podSpec.%s is true, which the restricted Pod Security Standard forbids: remove it" $pod.path $field) -}}
+{{- end -}}
+{{- end -}}
+{{- range ($pod.podSpec.volumes | default list) -}}
+{{- if and (kindIs "map" .) .hostPath -}}
+{{- fail (printf "%s.podSpec.volumes: volume %q is a hostPath, which the restricted Pod Security Standard forbids: use a PVC, emptyDir, configMap or secret" $pod.path .name) -}}
+{{- end -}}
+{{- end -}}
 {{- $volumes := list -}}
 {{- if and $values.defaults.writableTmp $pod.nodes }}{{ $volumes = append $volumes "tmp" }}{{ end -}}
 {{- range ($pod.podSpec.volumes | default list) -}}
@@ -189,7 +237,9 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- $s := $pod.scaling -}}
 {{- $replicas := $s.replicas -}}
 {{- $rpath := printf "%s.replicas" $pod.path -}}
-{{- if and (eq $k 0) (kindIs "invalid" $p.replicas) -}}
+{{- if and (eq $k 0) (not (kindIs "invalid" $p.mainPodReplicas)) -}}
+{{- $rpath = printf "%s.mainPodReplicas" $ppath -}}
+{{- else if and (eq $k 0) (kindIs "invalid" $p.replicas) -}}
 {{- $replicas = $values.replicas -}}
 {{- $rpath = "replicas" -}}
 {{- else if eq $k 0 -}}
@@ -251,6 +301,25 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- end -}}
 {{- if and (include "seldon-model.on" $p.explainer) (include "seldon-model.imageSet" $p.explainer) (not $p.explainer.image.tag) (not $p.explainer.image.digest) -}}
 {{- fail (printf "%s.explainer.image.tag is empty: set it (or image.digest), or remove explainer.image to use the operator's explainer image" $ppath) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* graph endpoint types (operator: collectTransports): one type across the graphs, agreeing with transport */ -}}
+{{- $found := list -}}
+{{- range $i, $p := $predictors -}}
+{{- $acc := dict "nodes" list -}}
+{{- include "seldon-model.collect" (dict "node" $p.graph "path" (printf "predictors[%d].graph" $i) "acc" $acc) -}}
+{{- range $acc.nodes -}}
+{{- $npath := .path -}}
+{{- with (.node.endpoint | default dict).type -}}
+{{- if and $found (not (has . $found)) -}}
+{{- fail (printf "%s.endpoint.type is %s but another node's is %s: the operator allows one endpoint type per SeldonDeployment; use spec-wide transport instead" $npath . (first $found)) -}}
+{{- end -}}
+{{- $found = append $found . -}}
+{{- if ne (lower .) ($values.transport | default "rest") -}}
+{{- fail (printf "%s.endpoint.type is %s but transport is %s: the operator refuses mixed transports; set transport: %s or remove the node's endpoint.type" $npath . ($values.transport | default "rest") (lower .)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
