@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import HELMS, ROOT, tool
+from harness import CI, HELMS, ROOT, require_built, tool
 from harness.distribution import SigningKey, make_signing_key, package_repository
 from harness.paths import CRDS
 
@@ -87,11 +87,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not tiers:
             raise pytest.UsageError(f"{item.nodeid} has no tier marker (one of {', '.join(TIERS)})")
         for tier in tiers:
-            if _reasons[tier]:
+            if _reasons[tier] and CI:   # scripts/test installs every tier's tools: a missing one is a failure
+                item.add_marker(pytest.mark.tier_missing(reason=f"tier {tier} cannot run: {_reasons[tier]}"))
+            elif _reasons[tier]:
                 item.add_marker(pytest.mark.skip(reason=f"tier {tier} skipped: {_reasons[tier]}"))
             if xdist and tier.startswith("cluster_"):
                 # One cluster per tier: every test of a cluster tier runs in the same xdist worker.
                 item.add_marker(pytest.mark.xdist_group(tier))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("tier_missing"):
+        require_built(False, marker.kwargs["reason"])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .env import IMAGES, go_env
 from .proc import DockerError, MscError, logger, pid_alive, run, wait_until
-from .toolchain import apt_install
+from .debian import apt_install
 
 CAPFILTER_SRC = IMAGES / "lib" / "runc-capfilter"
 CAPFILTER = Path(os.environ.get("MSC_RUNC_CAPFILTER", "/usr/local/lib/ml-serving-charts/runc-capfilter"))

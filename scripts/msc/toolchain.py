@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -20,7 +19,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import gomod, sources
+from . import gomod, seldon_core, sources
+from .debian import apt_install
 from .env import BIN, CACHE, CRDS, PINS, ROOT, TOOLS, go_env
 from .proc import MscError, Step, ToolError, atomic_dir, logger, output, run, run_steps
 
@@ -53,25 +53,6 @@ def step_venv() -> str:
         "pip install -r requirements.txt", timeout=1800)
     stamp.write_text(digest)
     return "installed"
-
-
-def debian_installed(package: str) -> bool:
-    return output(["dpkg-query", "-W", "-f=${Status}", package]).endswith("install ok installed")
-
-
-def apt_install(packages: list[str]) -> str:
-    """Install the Debian packages that are missing (root only); '' when none was."""
-    missing = [p for p in packages if not debian_installed(p)]
-    if not missing:
-        return ""
-    if os.geteuid() != 0:
-        raise ToolError(f"Debian packages {missing} are missing and installing them needs root: "
-                        f"run `sudo apt-get install -y {' '.join(missing)}`, then retry")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run(["apt-get", "update", "-qq"], "apt-get update", env=env, timeout=600)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        f"apt-get install {' '.join(missing)}", env=env, timeout=1800)
-    return " ".join(missing)
 
 
 def step_debian(packages: list[str]) -> str:
@@ -303,6 +284,9 @@ def plan(groups: set[str]) -> list[Step]:
     steps.append(Step("CRDs (pinned upstream modules)", step_crds))
     if "kwok" in groups or "kind" in groups:
         steps.append(Step(f"kubernetes {PINS['kubernetes']['version']}", lambda: step_kubernetes(PINS["kubernetes"])))
+    if "kwok" in groups:   # the kwok tier runs the real Seldon operator as a local process
+        steps.append(Step(f"seldon-manager (Seldon Core {seldon_core.PIN['tag']}, verified source)",
+                          seldon_core.step_manager_tool))
     return steps
 
 

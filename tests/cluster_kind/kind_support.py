@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from msc import stack as ks
 from msc.kube import Kubectl
+from harness import require_built
 
 GPU_POOL = "gpu-l4"   # kind's GPU worker carries ml-serving-charts.io/pool=gpu-l4 (msc.clusters.kind)
 
@@ -24,8 +23,7 @@ class KindEnv:
     def require(self, *image_keys: str) -> None:
         """Skip the test when one of our images is not built (the reason names the command that builds it)."""
         reasons = [self.missing[k] for k in image_keys if k in self.missing]
-        if reasons:
-            pytest.skip("; ".join(reasons))
+        require_built(not reasons, "; ".join(reasons))
 
     def node_of_pool(self, pool: str) -> str:
         return next(n for n, p in self.nodes.items() if p == pool)

@@ -28,7 +28,7 @@ import yaml
 
 from msc import clusters
 from msc import stack as ks
-from harness import ROOT, tool, tool_env
+from harness import ROOT, require_built, tool, tool_env
 from kind_support import KindEnv
 
 pytestmark = pytest.mark.cluster_kind
@@ -123,8 +123,8 @@ def _result(proc: subprocess.CompletedProcess[str]) -> str:
 def gpu_node_pool_on_kind(repo: Path, under: str = "") -> list[str]:
     """ct's --helm-extra-set-args for gpu-node-pool on this cluster, as a chart or as the subchart `under`: the
     busybox stand-in for its catalog test, no NVIDIA device plugin or DCGM exporter, `ct-` cluster-scoped names."""
-    if not ks.docker_has(ks.BUSYBOX_STANDIN):
-        pytest.skip(f"image {ks.BUSYBOX_STANDIN} (busybox stand-in for the catalog test) not built: run scripts/images kind-node")
+    require_built(ks.docker_has(ks.BUSYBOX_STANDIN),
+                  f"image {ks.BUSYBOX_STANDIN} (busybox stand-in for the catalog test) not built: run scripts/images kind-node")
     at = f"{under}." if under else ""
     names = cluster_scoped_names(repo / "charts" / "gpu-node-pool", "ct-")
     names_file = repo.parent / f"{under or 'gpu-node-pool'}-ct-names.yaml"
@@ -166,6 +166,5 @@ def test_ct_install_ml_platform(kind: KindEnv, ct_repo: Path, prometheus_stack: 
 
 @pytest.mark.parametrize("chart", ["seldon-operator", "seldon-model"])
 def test_ct_install_needs_the_seldon_operator(kind: KindEnv, ct_repo: Path, chart: str) -> None:
-    if not ks.seldon_operator_available():
-        pytest.skip(ks.SELDON_OPERATOR_MISSING)
+    require_built(ks.seldon_operator_available(), ks.SELDON_OPERATOR_MISSING)
     check_ct(ct_install(ct_repo, kind, chart, []), scenario_count(ct_repo, chart))

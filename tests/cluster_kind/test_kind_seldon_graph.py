@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from msc import stack as ks
-from harness import VALUES
+from harness import VALUES, require_built
 from harness.cluster import Helm
 from kind_support import KindEnv
 
@@ -28,8 +28,7 @@ def _image(ref: str) -> dict:
 
 @pytest.fixture(scope="module")
 def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
-    if not ks.seldon_operator_available():
-        pytest.skip(ks.SELDON_OPERATOR_MISSING)
+    require_built(ks.seldon_operator_available(), ks.SELDON_OPERATOR_MISSING)
     release = f"seldon-{kind.token}"
     operator, executor = ks.SELDON_OPERATOR_IMAGES
     helm_cli.install(release, "seldon-operator", OPERATOR_NAMESPACE, create_namespace=True, wait=True,

@@ -1,10 +1,9 @@
 """The Seldon operator at work: seldon-model scenarios become Deployments and Services, their pods run (on
 kwok) and each SeldonDeployment reports state Available.
 
-Needs the Seldon Core 1.17.1 manager binary at .tools/bin/seldon-manager, run as a local process against the
-kwok cluster with the arguments and environment of the seldon-operator chart's Deployment (kwok pods run no
-containers). `scripts/images seldon` builds it from the verified source; until scripts/bootstrap links it (issue
-16), this test skips; then it turns on by itself. Nothing fakes the operator."""
+Runs the Seldon Core 1.17.1 manager that `scripts/bootstrap kwok` builds from the verified source
+(.tools/bin/seldon-manager) as a local process against the kwok cluster, with the arguments and environment of
+the seldon-operator chart's Deployment (kwok pods run no containers). Nothing fakes the operator."""
 from __future__ import annotations
 
 import base64
@@ -17,12 +16,13 @@ from typing import Any, Callable, Iterator
 import pytest
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from harness import find, scenarios, tool
+from harness import find, require_built, scenarios, tool
 from harness.cluster import Helm, wait_until
+from harness.loopback import free_port
 from kwok_support import SELDON_OPERATOR_MISSING, KwokEnv, pod_ready, pods
 
 MANAGER = tool("seldon-manager")
-pytestmark = [pytest.mark.cluster_kwok, pytest.mark.skipif(not MANAGER.exists(), reason=SELDON_OPERATOR_MISSING)]
+pytestmark = pytest.mark.cluster_kwok
 SCENARIOS = [s for s in ("iris", "ci/default", "ci/pipeline") if s in scenarios("seldon-model")]
 Obj = dict[str, Any]
 
@@ -51,16 +51,21 @@ def operator(kwok: KwokEnv, helms: dict[str, Helm], namespace: Callable[..., str
              tmp_path: Path) -> Iterator[str]:
     """The seldon-operator chart installed (its pods are kwok's), and the real manager running locally with
     that Deployment's arguments and environment. Its webhook cannot be reached by the API server from here,
-    so the chart's webhook is installed with failurePolicy Ignore."""
+    so the chart's webhook is installed with failurePolicy Ignore. Leader election is off: outside a pod the
+    manager cannot tell its namespace ("not running in-cluster"), and one replica needs no lock."""
+    require_built(MANAGER.exists(), SELDON_OPERATOR_MISSING)
     helm = helms["helm4"]
     ns = namespace("seldon-system")
-    helm.install("seldon", "seldon-operator", ns, values={"crd": {"install": False},
+    helm.install("seldon", "seldon-operator", ns, values={"crd": {"install": False}, "leaderElection": {"enabled": False},
                                                            "webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 1}},
                  wait=True)
     objs = helm.manifest("seldon", ns)
     container = find(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = _environment(container, objs, ns)
     args = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in container.get("args", [])]
+    # the ports of the pod are the host's here: free loopback ones instead
+    args = [a for a in args if not a.startswith(("--webhook-port=", "--metrics-addr="))]
+    args += [f"--webhook-port={free_port()}", f"--metrics-addr=127.0.0.1:{free_port()}"]
     # controller-runtime serves the webhook from $TMPDIR/k8s-webhook-server/serving-certs: the chart's Secret.
     certs = tmp_path / "k8s-webhook-server" / "serving-certs"
     certs.mkdir(parents=True)
@@ -85,8 +90,8 @@ def test_operator_turns_models_into_running_deployments(kwok: KwokEnv, operator:
                                                         namespace: Callable[..., str], restricted_labels: dict[str, str],
                                                         scenario: str) -> None:
     helm = helms["helm4"]
-    ns = namespace(f"op-models-{scenario}", restricted_labels)
     release = re.sub(r"[^a-z0-9-]", "-", scenario)
+    ns = namespace(f"op-models-{release}", restricted_labels)
     helm.install(release, "seldon-model", ns, values_files=[scenarios("seldon-model")[scenario]])
     sd = find(helm.manifest(release, ns), "SeldonDeployment")
     name = sd["metadata"]["name"]

@@ -25,6 +25,7 @@ from ..proc import BuildError, Step, atomic_dir, run_steps
 from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
                    write_build_record)
 from .locks import lock_header
+from .seldon import upstream_labels, upstream_source
 from .rootfs import SUITE, rootfs_key, rootfs_tarball, step_rootfs
 
 MODELS = IMAGES / "models"
@@ -32,6 +33,8 @@ BASE = MODELS / "base"
 APP_VERSION = "0.1.0"
 SELDON_VERSION = PINS["sources"]["seldon-core"]["tag"].lstrip("v")
 PYTHON_IMAGE = f"ml-serving-charts/python:{PINS['python_envs']['python']}-{SUITE}"
+MLSERVER_VERSION = next(r.split("==")[1] for r in PINS["python_envs"]["mlserver"]["requirements"]
+                        if r.startswith("mlserver=="))
 GO_VERSION_PKG = "github.com/prometheus/common/version"
 APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
     "iris-model": f"ml-serving-charts/iris-model:{APP_VERSION}",
@@ -44,12 +47,16 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "sklearnserver": f"seldonio/sklearnserver:{SELDON_VERSION}",
     "mab-epsilon-greedy": f"seldonio/mab_epsilon_greedy:{SELDON_VERSION}",
     "mab-thompson-sampling": f"seldonio/mab_thompson_sampling:{SELDON_VERSION}",
+    "rclone-storage-initializer": f"seldonio/rclone-storage-initializer:{SELDON_VERSION}",
+    # the v2-protocol SKLEARN_SERVER (MLServer), under upstream's name for this MLServer version
+    "mlserver-sklearn": f"seldonio/mlserver:{MLSERVER_VERSION}-sklearn",
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
     "prometheus-operator":
         f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
-                "seldon-servers": ["sklearnserver", "mab-epsilon-greedy", "mab-thompson-sampling"],
+                "seldon-servers": ["sklearnserver", "mlserver-sklearn", "mab-epsilon-greedy", "mab-thompson-sampling",
+                                    "rclone-storage-initializer"],
                 "monitoring": ["prometheus", "prometheus-operator"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
 # Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
@@ -64,8 +71,10 @@ SELDON_COMPONENTS = {
     "mab-thompson-sampling": ("ThompsonSampling", "ROUTER", "source:components/routers/thompson-sampling",
                               ["ThompsonSampling.py"]),
 }
+SELDON_SOURCED = ("rclone-storage-initializer",)   # Go-binary images that follow a Seldon Core component's recipe
 # image -> the python environment it runs in (None: the bare python image)
-PYTHON_APPS = {**{name: "seldon" for name in SELDON_COMPONENTS}, "mlserver-iris": "mlserver", "helm-test-client": None}
+PYTHON_APPS = {**{name: "seldon" for name in SELDON_COMPONENTS}, "mlserver-iris": "mlserver", "mlserver-sklearn": "mlserver",
+               "helm-test-client": None}
 # The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
 USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
 
@@ -139,12 +148,23 @@ def image_binary_dir(name: str) -> Path:
     return CACHE / "bin" / f"{name}-{PINS['image_binaries'][name]['version']}"
 
 
+def image_binary_names(name: str) -> list[str]:
+    """The binaries of an [image_binaries.NAME] pin: `binary` names a single one built from the module root."""
+    pin = PINS["image_binaries"][name]
+    return [pin["binary"]] if pin.get("binary") else [Path(p).name for p in pin["packages"]]
+
+
+def licence_files(folder: Path) -> list[str]:
+    """The licence and notice files a module ships at its root (they go into the image beside the binary)."""
+    return [f for f in ("LICENSE", "NOTICE", "COPYING") if (folder / f).exists()]
+
+
 def step_image_binaries(name: str) -> str:
     """Static Go binaries for an image ([image_binaries.NAME] in pins.toml), built inside a writable copy of
     the module (its replace directives apply), stamped like upstream's release builds (prometheus/common/version)."""
     pin = PINS["image_binaries"][name]
     out = image_binary_dir(name)
-    binaries = [Path(p).name for p in pin["packages"]]
+    binaries = image_binary_names(name)
     recipe = json.dumps({"pin": pin, "recipe": 1}, sort_keys=True)
     stamp = out / ".recipe.json"
 
@@ -168,18 +188,20 @@ def step_image_binaries(name: str) -> str:
     build_date = time.strftime("%Y%m%d-%H:%M:%S", time.strptime(when["Time"][:19], "%Y-%m-%dT%H:%M:%S"))
     stamps = {"Version": pin["reports"], "Revision": (when.get("Origin") or {}).get("Hash", pin["version"]),
               "Branch": pin["version"], "BuildUser": "ml-serving-charts", "BuildDate": build_date}
+    # a pin's own ldflags stamp its version; the default is the prometheus/common/version stamp
+    ldflags = pin.get("ldflags") or " ".join(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items())
     log(f"  go build {', '.join(pin['packages'])} in {work} (cold: several minutes on 2 cores)")
     got: dict[str, str] = {}
 
     def build(tmp: Path) -> None:
-        gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp, tags=pin.get("tags", ""),
-                    ldflags=" ".join(f"-X {GO_VERSION_PKG}.{k}={v}" for k, v in stamps.items()), what=f"go build {name}",
+        gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp / binaries[0] if pin.get("binary") else tmp,
+                    tags=pin.get("tags", ""), ldflags=ldflags, what=f"go build {name}",
                     env=go_env(GOFLAGS="-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")),
                     log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
         got.update(reports(tmp))
         if not all(pin["reports"] in v for v in got.values()):
             raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
-        for f in ("LICENSE", "NOTICE"):
+        for f in licence_files(work):
             shutil.copy(work / f, tmp / f)
         (tmp / ".recipe.json").write_text(recipe)
     atomic_dir(out, build)
@@ -198,24 +220,30 @@ def app_spec(name: str) -> ImageSpec:
         return ImageSpec([tag], recipe / "Dockerfile", {**{f: where / f for f in files}, "serve.py": recipe / "serve.py"},
                          base=python_envs()["seldon"]["image"],
                          build_args={"COMPONENT": component, "SERVICE_TYPE": service_type},
-                         source=f"{origin} ({component}, {service_type})")
+                         source=f"{origin} ({component}, {service_type})",
+                         labels=upstream_labels() if folder.startswith("source:") else {})
     if name in PYTHON_APPS:
         env = PYTHON_APPS[name]
         recipe = IMAGES / name if name == "helm-test-client" else MODELS / name
-        ctx: dict[str, Path | bytes] = {f: MODELS / "iris" / f for f in (["iris_schema.py", "train.py"] if env else [])}
+        ctx: dict[str, Path | bytes] = {f: MODELS / "iris" / f
+                                        for f in (["iris_schema.py", "train.py"] if name == "mlserver-iris" else [])}
         ctx.update({p.name: p for p in recipe.iterdir() if p.is_file() and p.name not in ("Dockerfile", "README.md")})
         return ImageSpec([tag], recipe / "Dockerfile", ctx, base=python_envs()[env]["image"] if env else PYTHON_IMAGE,
                          source=f"images/{recipe.relative_to(IMAGES)}")
     bins = image_binary_dir(name)
-    ctx = {**USERS, "LICENSE": bins / "LICENSE", "NOTICE": bins / "NOTICE"}
-    ctx.update({Path(p).name: bins / Path(p).name for p in PINS["image_binaries"][name]["packages"]})
+    ctx = {**USERS, **{f: bins / f for f in licence_files(bins)}, **{b: bins / b for b in image_binary_names(name)}}
+    if name == "rclone-storage-initializer":   # the host's Debian CA bundle (s3/gs over https), Seldon's licence
+        ctx.update({"ca-certificates.crt": Path("/etc/ssl/certs/ca-certificates.crt"),
+                    "seldon-core-LICENSE": sources.source_tree("seldon-core") / "LICENSE"})
     if name == "prometheus":
         promtool = PINS["go_tools"]["promtool"]
         ctx.update({"promtool": CACHE / "bin" / f"promtool-{promtool['version']}" / "promtool", "data/.keep": b"",
                     "prometheus.yml": CACHE / "src" / f"promtool-{promtool['version']}"
                     / "documentation" / "examples" / "prometheus.yml"})
     return ImageSpec([tag], IMAGES / name / "Dockerfile", ctx,
-                     source=f"{PINS['image_binaries'][name]['module']}@{PINS['image_binaries'][name]['version']}")
+                     source=f"{PINS['image_binaries'][name]['module']}@{PINS['image_binaries'][name]['version']}"
+                     + (f" + {upstream_source('components/rclone-storage-initializer')}" if name in SELDON_SOURCED else ""),
+                     labels=upstream_labels() if name in SELDON_SOURCED else {})
 
 
 def step_promtool() -> str:

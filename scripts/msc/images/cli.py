@@ -5,9 +5,11 @@ Usage:
   scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
   scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md): iris-model,
                                          # iris-transformer, iris-combiner, mlserver-iris, helm-test-client,
-                                         # sklearnserver, mab-epsilon-greedy, mab-thompson-sampling, prometheus,
+                                         # sklearnserver, mab-epsilon-greedy, mab-thompson-sampling,
+                                         # rclone-storage-initializer, prometheus,
                                          # prometheus-operator; groups: models, seldon-servers, monitoring, all
   scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
+                                         # (`all` builds every image above, kind-node and seldon)
   scripts/images list                    # every layer, whether it is built, its id and size
   scripts/images lock [NAME ...]         # re-resolve the python environments' hash-locked requirements
   scripts/images smoke [NAME ...]        # run each built image as the pods do and check its answers
@@ -84,6 +86,8 @@ def main(argv: list[str]) -> int:
             build_kind_node(args.rebuild)
         if args.command != "kind-node":
             build_app_images(IMAGE_GROUPS.get(args.command, [args.command]), args.rebuild)
+        if args.command == "all":
+            seldon.build_all(args.rebuild)
         return 0
     except MscError as err:
         log(f"FAILED: {err}")

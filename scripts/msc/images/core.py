@@ -95,6 +95,7 @@ class ImageSpec:
     base: str | None = None                   # image passed as --build-arg BASE (its id goes in the digest)
     build_args: dict[str, str] = field(default_factory=dict)
     source: str = ""                          # what the image is built from (a label, for people)
+    labels: dict[str, str] = field(default_factory=dict)   # more labels (org.opencontainers.image.*)
 
     def digest(self) -> str:
         files = {}
@@ -104,7 +105,8 @@ class ImageSpec:
             else:
                 files[rel] = [oct(src.stat().st_mode & 0o111), file_sha256(src)]
         return digest_of({"dockerfile": self.dockerfile.read_text(), "files": files, "args": self.build_args,
-                          "base": image_id(self.base) if self.base else None, "source": self.source})
+                          "base": image_id(self.base) if self.base else None, "source": self.source,
+                          **({"labels": self.labels} if self.labels else {})})
 
 
 def build_image(spec: ImageSpec, rebuild: bool) -> str:
@@ -126,7 +128,8 @@ def build_image(spec: ImageSpec, rebuild: bool) -> str:
                     shutil.copy2(src.resolve(), dest)
         shutil.copy(spec.dockerfile, ctx / "Dockerfile")
         args = [f"--build-arg={k}={v}" for k, v in {**spec.build_args, **({"BASE": spec.base} if spec.base else {})}.items()]
-        labels = [f"--label={LABEL}={want}"] + ([f"--label={SOURCE_LABEL}={spec.source}"] if spec.source else [])
+        labels = [f"--label={LABEL}={want}"] + ([f"--label={SOURCE_LABEL}={spec.source}"] if spec.source else []) \
+            + [f"--label={k}={v}" for k, v in spec.labels.items()]
         tags = [a for t in spec.tags for a in ("-t", t)]
         safe = main.replace("/", "_").replace(":", "_")
         docker("build", "--force-rm", *(["--no-cache"] if rebuild else []), *args, *labels, *tags, str(ctx),

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..env import IMAGES, IMAGES_CACHE
-from ..toolchain import apt_install
+from ..debian import apt_install
 from .core import LABEL, SOURCE_LABEL, digest_of, docker, image_label, log, run
 
 POST_INSTALL = IMAGES / "kind-node" / "rootfs-post.sh"

@@ -210,9 +210,9 @@ def check_iris_combiner(image: str) -> list[str]:
     return done
 
 
-def check_sklearnserver(image: str) -> list[str]:
-    """SKLEARN_SERVER with the model the iris-model image trained, mounted where the storage initializer puts
-    models (/mnt/models), configured as the operator configures it (PREDICTIVE_UNIT_PARAMETERS model_uri)."""
+@contextmanager
+def iris_model_dir() -> Iterator[str]:
+    """A folder holding the model.joblib the iris-model image trained (what the storage initializer downloads)."""
     with tempfile.TemporaryDirectory() as tmp:
         cid = docker("create", IMAGES["iris-model"]).stdout.strip()
         try:
@@ -221,6 +221,28 @@ def check_sklearnserver(image: str) -> list[str]:
             docker("rm", cid, check=False)
         os.chmod(tmp, 0o755)
         os.chmod(f"{tmp}/model.joblib", 0o644)
+        yield tmp
+
+
+def check_mlserver_sklearn(image: str) -> list[str]:
+    """The v2 SKLEARN_SERVER configured as the operator configures it (MLSERVER_MODEL_*, ports 9000/9500),
+    serving the iris model from /mnt/models."""
+    env = {"MLSERVER_MODEL_NAME": "classifier", "MLSERVER_MODEL_IMPLEMENTATION": "mlserver_sklearn.SKLearnModel",
+           "MLSERVER_MODEL_URI": "/mnt/models", "MLSERVER_MODEL_VERSION": "v1", "MLSERVER_HTTP_PORT": "9000",
+           "MLSERVER_GRPC_PORT": "9500"}
+    with iris_model_dir() as tmp, container(image, [9000, 9500], env=env, extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
+        wait_for(f"{url[9000]}/v2/models/classifier/ready", timeout=120)
+        request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": SETOSA_CM + VIRGINICA_CM}]}
+        status, body = http("POST", f"{url[9000]}/v2/models/classifier/infer", request)
+        assert status == 200 and body["outputs"][0]["data"] == [0, 2], f"infer: HTTP {status} {body}"
+        return [f"MLSERVER_MODEL_* from the operator, model.joblib in /mnt/models -> POST /v2/models/classifier/infer "
+                f"-> {body['outputs'][0]['data']} (setosa, virginica)"]
+
+
+def check_sklearnserver(image: str) -> list[str]:
+    """SKLEARN_SERVER with the model the iris-model image trained, mounted where the storage initializer puts
+    models (/mnt/models), configured as the operator configures it (PREDICTIVE_UNIT_PARAMETERS model_uri)."""
+    with iris_model_dir() as tmp:
         params = json.dumps([{"name": "model_uri", "value": "/mnt/models", "type": "STRING"}])
         with seldon_component(image, [9000, 6000], env={"PREDICTIVE_UNIT_PARAMETERS": params},
                               extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
@@ -287,6 +309,42 @@ def binary_versions(image: str, binaries: tuple[str, ...], want: str) -> list[st
     return done
 
 
+def check_rclone_storage_initializer(image: str) -> list[str]:
+    """The operator's init container: `rclone copy <modelUri> /mnt/models`, here from an HTTP remote configured
+    the way envSecretRefName Secrets configure one (RCLONE_CONFIG_<REMOTE>_*), served on loopback."""
+    with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as dest:
+        (Path(src) / "iris").mkdir()
+        (Path(src) / "iris" / "model.joblib").write_bytes(b"not a real model, just bytes to copy\n" * 100)
+        os.chmod(dest, 0o777)
+        with serve_directory(src) as port:
+            docker("run", "--rm", *RESTRICTED, "--network", "host", "-v", f"{dest}:/mnt/models",
+                   "-e", "RCLONE_CONFIG_MODELSTORE_TYPE=http", "-e", f"RCLONE_CONFIG_MODELSTORE_URL=http://127.0.0.1:{port}/",
+                   image, "modelstore:iris", "/mnt/models", timeout=120)
+        copied = (Path(dest) / "model.joblib").read_bytes()
+        assert copied == (Path(src) / "iris" / "model.joblib").read_bytes(), "copied model differs"
+        version = docker("run", "--rm", *RESTRICTED, "--entrypoint", "rclone", image, "version").stdout.splitlines()[0]
+        assert version == PINS["image_binaries"]["rclone-storage-initializer"]["reports"], version
+        return [f"rclone copy modelstore:iris /mnt/models (http remote from RCLONE_CONFIG_MODELSTORE_*) -> "
+                f"model.joblib, {len(copied)} bytes", f"rclone version -> {version}"]
+
+
+@contextmanager
+def serve_directory(folder: str) -> Iterator[int]:
+    """A static file server on a free loopback port (python -m http.server), stopped on exit."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", folder],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/", timeout=30)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def check_prometheus(image: str) -> list[str]:
     done = binary_versions(image, ("prometheus", "promtool"), PINS["image_binaries"]["prometheus"]["reports"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -322,6 +380,7 @@ CHECKS: dict[str, Callable[[str], list[str]]] = {
     "mlserver-iris": check_mlserver_iris, "sklearnserver": check_sklearnserver,
     "mab-epsilon-greedy": check_router, "mab-thompson-sampling": check_router, "helm-test-client": check_helm_test_client,
     "prometheus": check_prometheus, "prometheus-operator": check_prometheus_operator,
+    "rclone-storage-initializer": check_rclone_storage_initializer, "mlserver-sklearn": check_mlserver_sklearn,
 }
 
 
