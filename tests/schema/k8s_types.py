@@ -39,8 +39,19 @@ def oldest_minor() -> str:
 
 
 def _strip(node: Any) -> Any:
+    """Descriptions and x-kubernetes-* dropped; no null where a value goes (the CRDs embedding these types
+    refuse null, and a null in values means a mistake); int32/int64 formats become bounds (jsonschema
+    validators ignore formats, the API server does not)."""
     if isinstance(node, dict):
-        return {k: _strip(v) for k, v in node.items() if k != "description" and not k.startswith("x-kubernetes-")}
+        out = {k: _strip(v) for k, v in node.items() if k != "description" and not k.startswith("x-kubernetes-")}
+        if isinstance(out.get("type"), list) and "null" in out["type"]:
+            kept = [t for t in out["type"] if t != "null"]
+            out["type"] = kept[0] if len(kept) == 1 else kept
+        bits = {"int32": 31, "int64": 63}.get(out.get("format", ""))
+        if bits and out.get("type") == "integer":
+            out.setdefault("minimum", -(2 ** bits))
+            out.setdefault("maximum", 2 ** bits - 1)
+        return out
     if isinstance(node, list):
         return [_strip(v) for v in node]
     return node
