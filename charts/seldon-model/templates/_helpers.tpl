@@ -112,7 +112,7 @@ seldon-model.imageSet: true when a component names an image (a repository).
 Usage: {{ if include "seldon-model.imageSet" $component }}
 */}}
 {{- define "seldon-model.imageSet" -}}
-{{- if and . (kindIs "map" .) (kindIs "map" .image) .image.repository -}}true{{- end -}}
+{{- if and . (kindIs "map" .) (or (and (kindIs "map" .image) .image.repository) (and (kindIs "string" .image) .image)) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -370,6 +370,10 @@ Usage: {{ include "seldon-model.hpaSpec" $hpa }}
 {{- end -}}
 minReplicas: {{ int64 (.minReplicas | default 1) }}
 maxReplicas: {{ int64 .maxReplicas }}
+{{- with .metricsV2beta1 }}
+metrics:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- with concat $metrics (.metrics | default list) }}
 metricsv2:
   {{- toYaml . | nindent 2 }}

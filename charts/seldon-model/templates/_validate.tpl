@@ -124,10 +124,10 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- if not (has ($component.pod | default "") $podNames) -}}
 {{- fail (printf "%s.pod is %q but %s.pods has no pod of that name: add it to %s.pods or remove %s.pod to keep the node in the main pod" $cpath $component.pod $ppath $ppath $cpath) -}}
 {{- end -}}
-{{- if and $component.image (not $component.image.repository) (or $component.image.tag $component.image.digest) -}}
+{{- if and (kindIs "map" $component.image) (not $component.image.repository) (or $component.image.tag $component.image.digest) -}}
 {{- fail (printf "%s.image sets a tag or digest but no repository: set %s.image.repository" $cpath $cpath) -}}
 {{- end -}}
-{{- if and (include "seldon-model.imageSet" $component) (not $component.image.tag) (not $component.image.digest) -}}
+{{- if and (kindIs "map" $component.image) (include "seldon-model.imageSet" $component) (not $component.image.tag) (not $component.image.digest) -}}
 {{- fail (printf "%s.image.tag is empty: set %s.image.tag (or image.digest); component images have no default tag" $cpath $cpath) -}}
 {{- end -}}
 {{- include "ml-common.gpu.validate" (dict "gpu" $component.gpu "path" (printf "%s.gpu" $cpath)) -}}
