@@ -37,8 +37,7 @@ FIELD_MANAGER = "msc-kind"               # server-side apply owner of what this 
 SELDON_OPERATOR_IMAGES = tuple(ref for _, _, ref in SELDON_IMAGES.values())   # operator, executor
 SELDON_OPERATOR_MISSING = ("Seldon Core operator/executor 1.17.1 images not in Docker (needs "
                            + " and ".join(SELDON_OPERATOR_IMAGES) + "): `scripts/images seldon` builds them from the "
-                           "verified source; scripts/test does not yet, until the operator's pods pass Pod Security "
-                           "restricted (issue 16)")
+                           "verified source (scripts/test does, through `scripts/images all`)")
 
 # Charts whose helm test runs docker.io/library/busybox (gpu-node-pool's catalog test: sh + grep) get this
 # local Debian image instead, built with the kind node image: no registry serves busybox here.

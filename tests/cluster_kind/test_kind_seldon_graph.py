@@ -2,9 +2,9 @@
 1.17.1) reconciles seldon-model releases (values/seldon-model/transformer.yaml and combiner.yaml, our
 iris images) in a restricted namespace, and each release's `helm test` predicts through the executor.
 
-These run only when the images seldonio/seldon-core-operator:1.17.1 and seldonio/seldon-core-executor:1.17.1
-are in the local Docker engine: `scripts/images seldon` builds them from the verified source; scripts/test will
-once the operator's pods pass Pod Security restricted (issue 16)."""
+The operator and executor images are built from the verified source by `scripts/images all` (scripts/test),
+with the patch that gives the containers the operator injects a restricted securityContext (without it no model
+pod is admitted in the restricted namespace)."""
 from __future__ import annotations
 
 from typing import Callable, Iterator

@@ -25,9 +25,8 @@ GPU = contract.GPU_RESOURCE
 WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 # Node agents that cannot run restricted say so on their owner (tests/render/test_render_scenarios.py).
 EXEMPT_ANNOTATION = "ml-serving-charts.io/pod-security"
-SELDON_OPERATOR_MISSING = ("no .tools/bin/seldon-manager: `scripts/images seldon` builds the Seldon Core 1.17.1 manager "
-                           "from the verified source; scripts/bootstrap does not link it yet, until the operator runs "
-                           "outside a pod (leader election) and its pods pass Pod Security restricted (issue 16)")
+SELDON_OPERATOR_MISSING = ("no .tools/bin/seldon-manager: `scripts/bootstrap kwok` builds the Seldon Core 1.17.1 manager "
+                           "from the verified source (scripts/test does)")
 
 
 @dataclass

@@ -31,8 +31,9 @@ NONROOT = 65532
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3/tests", "unittest/test",
                "distutils/tests", "ctypes/test", "sqlite3/test", "tkinter/test"}
 # packages whose run-time code imports from their tests package (numpy 2: numpy.testing needs
-# numpy._core.tests._natype, and scipy imports numpy.testing)
-KEEP_TESTS = {"numpy"}
+# numpy._core.tests._natype, and scipy imports numpy.testing; alibi 0.9: alibi.utils.discretizer imports
+# alibi.tests.utils)
+KEEP_TESTS = {"numpy", "alibi"}
 EXTRA_FILES = ["/usr/bin/python3", "/etc/python3.11", "/etc/ssl/certs/ca-certificates.crt",
                "/usr/lib/ssl/certs", "/usr/lib/ssl/openssl.cnf", "/etc/os-release", "/usr/lib/os-release",
                "/lib64/ld-linux-x86-64.so.2"]

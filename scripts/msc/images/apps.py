@@ -48,6 +48,7 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "mab-epsilon-greedy": f"seldonio/mab_epsilon_greedy:{SELDON_VERSION}",
     "mab-thompson-sampling": f"seldonio/mab_thompson_sampling:{SELDON_VERSION}",
     "rclone-storage-initializer": f"seldonio/rclone-storage-initializer:{SELDON_VERSION}",
+    "alibi-explainer": f"seldonio/alibiexplainer:{SELDON_VERSION}",
     # the v2-protocol SKLEARN_SERVER (MLServer), under upstream's name for this MLServer version
     "mlserver-sklearn": f"seldonio/mlserver:{MLSERVER_VERSION}-sklearn",
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
@@ -56,7 +57,7 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
                 "seldon-servers": ["sklearnserver", "mlserver-sklearn", "mab-epsilon-greedy", "mab-thompson-sampling",
-                                    "rclone-storage-initializer"],
+                                    "rclone-storage-initializer", "alibi-explainer"],
                 "monitoring": ["prometheus", "prometheus-operator"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
 # Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
@@ -74,7 +75,7 @@ SELDON_COMPONENTS = {
 SELDON_SOURCED = ("rclone-storage-initializer",)   # Go-binary images that follow a Seldon Core component's recipe
 # image -> the python environment it runs in (None: the bare python image)
 PYTHON_APPS = {**{name: "seldon" for name in SELDON_COMPONENTS}, "mlserver-iris": "mlserver", "mlserver-sklearn": "mlserver",
-               "helm-test-client": None}
+               "alibi-explainer": "alibi-explain", "helm-test-client": None}
 # The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
 USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
 
@@ -208,8 +209,27 @@ def step_image_binaries(name: str) -> str:
     return f"built ({'; '.join(got.values())})"
 
 
+def explainer_spec() -> ImageSpec:
+    """seldonio/alibiexplainer: the alibiexplainer package of the verified source, its gRPC stubs generated in a
+    build stage (protoc from locks/protoc.lock), on the alibi-explain venv image."""
+    env_image = python_envs()["alibi-explain"]["image"]
+    folder = "components/alibi-explain-server/alibiexplainer"
+    package = sources.source_tree("seldon-core") / folder
+    ca, index = host_pip()
+    ctx: dict[str, Path | bytes] = {f"alibiexplainer/{p.relative_to(package)}": p for p in sorted(package.rglob("*"))
+                                    if p.is_file()}
+    ctx.update({"protoc.lock": MODELS / "locks" / "protoc.lock", "pip-ca.pem": ca,
+                "LICENSE": sources.source_tree("seldon-core") / "LICENSE"})
+    return ImageSpec([APP_IMAGES["alibi-explainer"]], IMAGES / "alibi-explainer" / "Dockerfile", ctx,
+                     base=python_builder_image(),
+                     build_args={"ENV_IMAGE": env_image, "ENV_IMAGE_ID": image_id(env_image) or "", **index},
+                     source=upstream_source(folder + "/"), labels=upstream_labels())
+
+
 def app_spec(name: str) -> ImageSpec:
     tag = APP_IMAGES[name]
+    if name == "alibi-explainer":
+        return explainer_spec()
     if name in SELDON_COMPONENTS:
         component, service_type, folder, files = SELDON_COMPONENTS[name]
         where = sources.source_tree("seldon-core") / folder.removeprefix("source:") if folder.startswith("source:") \

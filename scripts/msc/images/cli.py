@@ -42,7 +42,7 @@ def list_images() -> int:
     with contextlib.suppress(MscError):
         refs += [*kubeadm_images().values(), *EXTRA_PAUSE_TAGS]
     refs += [node_layer_image(), NODE_IMAGE, rootfs_image("python"), PYTHON_IMAGE,
-             *(env["image"] for env in python_envs().values()), *APP_IMAGES.values(),
+             *(env["image"] for env in python_envs().values() if "image" in env), *APP_IMAGES.values(),
              *(ref for _, _, ref in seldon.SELDON_IMAGES.values())]
     for ref in refs:
         iid = image_id(ref)

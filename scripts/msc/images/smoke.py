@@ -239,6 +239,47 @@ def check_mlserver_sklearn(image: str) -> list[str]:
                 f"-> {body['outputs'][0]['data']} (setosa, virginica)"]
 
 
+# Saves an AnchorTabular explainer of an iris classifier with the explainer image's own alibi (the predictor
+# is not saved: alibiexplainer reattaches the remote model).
+SAVE_ANCHOR_EXPLAINER = """
+import sys
+from alibi.explainers import AnchorTabular
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+iris = load_iris()
+model = LogisticRegression(max_iter=500).fit(iris.data, iris.target)
+explainer = AnchorTabular(model.predict_proba, feature_names=list(iris.feature_names))
+explainer.fit(iris.data, disc_perc=(25, 50, 75))
+explainer.save(sys.argv[1])
+"""
+
+
+def check_alibi_explainer(image: str) -> list[str]:
+    """The explainer as the operator runs it, beside SKLEARN_SERVER serving the iris model: a saved AnchorTabular
+    explainer in --storage_uri, POST /api/v1.0/explain returns an anchor for a setosa flower."""
+    with tempfile.TemporaryDirectory() as saved, iris_model_dir() as model:
+        os.chmod(saved, 0o777)
+        docker("run", "--rm", *RESTRICTED, "-v", f"{saved}:/mnt/explainer", "--entrypoint", "/opt/alibi/bin/python",
+               image, "-c", SAVE_ANCHOR_EXPLAINER, "/mnt/explainer", timeout=300)
+        params = json.dumps([{"name": "model_uri", "value": "/mnt/models", "type": "STRING"}])
+        with seldon_component(IMAGES["sklearnserver"], [9000, 6000, 9080], env={"PREDICTIVE_UNIT_PARAMETERS": params},
+                              extra=["-v", f"{model}:/mnt/models:ro"]) as url:
+            args = ["--model_name", "classifier", "--predictor_host", "localhost:9000", "--protocol", "seldon.http",
+                    "--http_port", "9080", "--storage_uri", "/mnt/explainer", "AnchorTabular"]
+            with container(image, [], args, extra=["--network", f"container:{url['cid']}", "-v",
+                                                   f"{saved}:/mnt/explainer:ro"]):
+                t0 = time.monotonic()
+                wait_for(f"{url[9080]}/", lambda s, b: s in (200, 404, 405), timeout=180)
+                up = time.monotonic() - t0
+                status, body = http("POST", f"{url[9080]}/api/v1.0/explain", {"data": {"ndarray": [SETOSA_CM]}},
+                                    timeout=120)
+                assert status == 200, f"explain: HTTP {status} {str(body)[:500]}"
+                data = body["data"] if isinstance(body, dict) else json.loads(body)["data"]
+                assert data["anchor"] and data["precision"] >= 0.9, f"anchor {data.get('anchor')}"
+                return [f"saved AnchorTabular (iris), server up in {up:.0f}s, POST /api/v1.0/explain -> anchor "
+                        f"{data['anchor']} precision {data['precision']:.2f}"]
+
+
 def check_sklearnserver(image: str) -> list[str]:
     """SKLEARN_SERVER with the model the iris-model image trained, mounted where the storage initializer puts
     models (/mnt/models), configured as the operator configures it (PREDICTIVE_UNIT_PARAMETERS model_uri)."""
@@ -381,6 +422,7 @@ CHECKS: dict[str, Callable[[str], list[str]]] = {
     "mab-epsilon-greedy": check_router, "mab-thompson-sampling": check_router, "helm-test-client": check_helm_test_client,
     "prometheus": check_prometheus, "prometheus-operator": check_prometheus_operator,
     "rclone-storage-initializer": check_rclone_storage_initializer, "mlserver-sklearn": check_mlserver_sklearn,
+    "alibi-explainer": check_alibi_explainer,
 }
 
 
