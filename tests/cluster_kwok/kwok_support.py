@@ -25,8 +25,6 @@ GPU = contract.GPU_RESOURCE
 WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 # Node agents that cannot run restricted say so on their owner (tests/render/test_render_scenarios.py).
 EXEMPT_ANNOTATION = "ml-serving-charts.io/pod-security"
-SELDON_OPERATOR_MISSING = ("no .tools/bin/seldon-manager: `scripts/bootstrap kwok` builds the Seldon Core 1.17.1 manager "
-                           "from the verified source (scripts/test does)")
 
 
 @dataclass

@@ -1,114 +1,242 @@
-"""The Seldon operator at work: seldon-model scenarios become Deployments and Services, their pods run (on
-kwok) and each SeldonDeployment reports state Available.
+"""The Seldon operator at work on a real control plane: every seldon-model scenario installed with Helm becomes
+the Deployments, Services, HPAs, ScaledObjects and PDBs the operator makes, their pods run (on kwok) in a
+namespace that enforces the `restricted` Pod Security Standard, and each SeldonDeployment reports state
+Available. The operator's own validating webhook, registered by the seldon-operator chart (failurePolicy Fail,
+its Helm-made certificate), is called by the API server: it admits every scenario and refuses invalid specs
+with the operator's own messages.
 
-Runs the Seldon Core 1.17.1 manager that `scripts/bootstrap kwok` builds from the verified source
-(.tools/bin/seldon-manager) as a local process against the kwok cluster, with the arguments and environment of
-the seldon-operator chart's Deployment (kwok pods run no containers). Nothing fakes the operator."""
+The manager is the Seldon Core 1.17.1 one built from the verified source, run as a local process for the
+release's Deployment (seldon_manager.py says how, and how the API server reaches its webhook). Nothing fakes
+the operator."""
 from __future__ import annotations
 
-import base64
-import os
+import copy
+import json
 import re
-import subprocess
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pykube
 import pytest
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from harness import find, require_built, scenarios, tool
-from harness.cluster import Helm, wait_until
-from harness.loopback import free_port
-from kwok_support import SELDON_OPERATOR_MISSING, KwokEnv, pod_ready, pods
+from harness import find, render, require_built, scenarios
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, wait_until
+from kwok_support import KwokEnv, pod_ready, pods
+from msc.clusters.kwok import KwokCluster
+from seldon_manager import (MANAGER, ROUTING_FLAG, SELDON_OPERATOR_MISSING, Manager, apiserver_routes_to_endpoints,
+                            route_webhook, run_manager)
 
-MANAGER = tool("seldon-manager")
 pytestmark = pytest.mark.cluster_kwok
-SCENARIOS = [s for s in ("iris", "ci/default", "ci/pipeline") if s in scenarios("seldon-model")]
+SCENARIOS = scenarios("seldon-model")
 Obj = dict[str, Any]
+WEBHOOK = "v1.vseldondeployment.kb.io"
+OPERATOR_VALUES = {"crd": {"install": False}, "leaderElection": {"enabled": False},
+                   # KEDA's CRDs are in the cluster (the session applies every fetched CRD): kedaSpec works.
+                   "keda": {"enabled": True}}
 
 
-def _environment(container: Obj, objs: list[Obj], namespace: str) -> dict[str, str]:
-    """The container's env as the kubelet would resolve it (values, the pod's namespace, ConfigMap keys)."""
-    env: dict[str, str] = {}
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = str(var["value"])
-            continue
-        source = var.get("valueFrom", {})
-        if source.get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
-            env[var["name"]] = namespace
-        elif "configMapKeyRef" in source:
-            ref = source["configMapKeyRef"]
-            env[var["name"]] = find(objs, "ConfigMap", ref["name"])["data"][ref["key"]]
-        elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            env[var["name"]] = base64.b64decode(find(objs, "Secret", ref["name"])["data"][ref["key"]]).decode()
-    return env
-
-
-@pytest.fixture
-def operator(kwok: KwokEnv, helms: dict[str, Helm], namespace: Callable[..., str],
-             tmp_path: Path) -> Iterator[str]:
-    """The seldon-operator chart installed (its pods are kwok's), and the real manager running locally with
-    that Deployment's arguments and environment. Its webhook cannot be reached by the API server from here,
-    so the chart's webhook is installed with failurePolicy Ignore. Leader election is off: outside a pod the
-    manager cannot tell its namespace ("not running in-cluster"), and one replica needs no lock."""
+@pytest.fixture(scope="module")
+def operator(kwok: KwokEnv, helms: dict[str, Helm], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Manager]:
+    """The seldon-operator chart installed with its defaults for the webhook (failurePolicy Fail) and the real
+    manager serving that webhook, for the whole module."""
     require_built(MANAGER.exists(), SELDON_OPERATOR_MISSING)
+    if not apiserver_routes_to_endpoints(KwokCluster(kwok.name)):
+        pytest.fail(f"the kwok cluster's kube-apiserver runs without {ROUTING_FLAG} (a cluster kept from before "
+                    f"msc.clusters.kwok set it): `scripts/cluster down --provider kwok --name {kwok.name}` and run again")
     helm = helms["helm4"]
-    ns = namespace("seldon-system")
-    helm.install("seldon", "seldon-operator", ns, values={"crd": {"install": False}, "leaderElection": {"enabled": False},
-                                                           "webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 1}},
-                 wait=True)
-    objs = helm.manifest("seldon", ns)
-    container = find(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    env = _environment(container, objs, ns)
-    args = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in container.get("args", [])]
-    # the ports of the pod are the host's here: free loopback ones instead
-    args = [a for a in args if not a.startswith(("--webhook-port=", "--metrics-addr="))]
-    args += [f"--webhook-port={free_port()}", f"--metrics-addr=127.0.0.1:{free_port()}"]
-    # controller-runtime serves the webhook from $TMPDIR/k8s-webhook-server/serving-certs: the chart's Secret.
-    certs = tmp_path / "k8s-webhook-server" / "serving-certs"
-    certs.mkdir(parents=True)
-    secret = next(o for o in objs if o["kind"] == "Secret" and o.get("type") == "kubernetes.io/tls")
-    for key in ("tls.crt", "tls.key"):
-        (certs / key).write_bytes(base64.b64decode(secret["data"][key]))
-    log = (tmp_path / "manager.log").open("w")
-    proc = subprocess.Popen([str(MANAGER), *args], env={**os.environ, **env, "KUBECONFIG": str(kwok.kubeconfig),
-                                                        "TMPDIR": str(tmp_path)},
-                            stdout=log, stderr=subprocess.STDOUT)
+    ns = f"seldon-system-{kwok.token}"
+    pykube.Namespace(kwok.api, {"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": ns, "labels": {TEST_NAMESPACE_LABEL: "cluster-kwok"}}}).create()
+    release = "seldon"
+    helm.install(release, "seldon-operator", ns, values=OPERATOR_VALUES, wait=True)
     try:
-        yield ns
+        objs = helm.manifest(release, ns)
+        webhook = find(objs, "ValidatingWebhookConfiguration")["webhooks"][0]
+        assert webhook["failurePolicy"] == "Fail" and "service" in webhook["clientConfig"], webhook
+        with run_manager(kwok.kubeconfig, objs, ns, tmp_path_factory.mktemp("seldon-manager")) as manager:
+            route_webhook(kwok.kubectl, objs, manager)
+            try:
+                yield manager
+            finally:
+                # The webhook goes before its server does: nothing is refused for want of it afterwards.
+                helm.uninstall(release, ns, wait=False, check=False)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-        helm.uninstall("seldon", ns, wait=False, check=False)
+        helm.uninstall(release, ns, wait=False, check=False)
+        kwok.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_operator_turns_models_into_running_deployments(kwok: KwokEnv, operator: str, helms: dict[str, Helm],
-                                                        namespace: Callable[..., str], restricted_labels: dict[str, str],
-                                                        scenario: str) -> None:
+def _available(kwok: KwokEnv, name: str, ns: str) -> Callable[[], Obj | None]:
+    def check() -> Obj | None:
+        state = kwok.kubectl.json("get", "seldondeployment", name, "-n", ns)
+        return state if state.get("status", {}).get("state") == "Available" else None
+    return check
+
+
+def _owned_by(kwok: KwokEnv, kind: str, ns: str, uid: str) -> list[str]:
+    items = kwok.kubectl.json("get", kind, "-n", ns)["items"]
+    return sorted(i["metadata"]["name"] for i in items
+                  if any(ref["uid"] == uid for ref in i["metadata"].get("ownerReferences", [])))
+
+
+def _expected(sd: Obj) -> dict[str, int]:
+    """What the operator makes for a SeldonDeployment: a Deployment per componentSpec (one for a predictor
+    without any, which runs its prepackaged server) plus one per explainer, and an HPA, ScaledObject or PDB for
+    each componentSpec that asks for one."""
+    out = {"deployments": 0, "horizontalpodautoscalers": 0, "scaledobjects.keda.sh": 0, "poddisruptionbudgets": 0}
+    for predictor in sd["spec"]["predictors"]:
+        specs = predictor.get("componentSpecs") or []
+        out["deployments"] += max(1, len(specs)) + (1 if (predictor.get("explainer") or {}).get("type") else 0)
+        for spec in specs:
+            out["horizontalpodautoscalers"] += 1 if spec.get("hpaSpec") else 0
+            out["scaledobjects.keda.sh"] += 1 if spec.get("kedaSpec") else 0
+            out["poddisruptionbudgets"] += 1 if spec.get("pdbSpec") else 0
+    return out
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_operator_turns_every_scenario_into_running_deployments(kwok: KwokEnv, operator: Manager,
+                                                                helms: dict[str, Helm], namespace: Callable[..., str],
+                                                                restricted_labels: dict[str, str],
+                                                                scenario: str) -> None:
     helm = helms["helm4"]
     release = re.sub(r"[^a-z0-9-]", "-", scenario)
     ns = namespace(f"op-models-{release}", restricted_labels)
-    helm.install(release, "seldon-model", ns, values_files=[scenarios("seldon-model")[scenario]])
+    helm.install(release, "seldon-model", ns, values_files=[SCENARIOS[scenario]])   # admitted by the webhook
     sd = find(helm.manifest(release, ns), "SeldonDeployment")
     name = sd["metadata"]["name"]
-
-    def available() -> Obj | None:
-        state = kwok.kubectl.json("get", "seldondeployment", name, "-n", ns)
-        return state if state.get("status", {}).get("state") == "Available" else None
     try:
-        status = wait_until(available, 180, f"SeldonDeployment {name} to be Available")["status"]
+        stored = wait_until(_available(kwok, name, ns), 180, f"SeldonDeployment {name} to be Available",
+                            detail=lambda: f"manager log:\n{operator.log_tail(15)}")
+        status, uid = stored["status"], stored["metadata"]["uid"]
         deployments = sorted(status.get("deploymentStatus", {}))
-        assert deployments, status
+        want = _expected(stored)
+        made = {kind: _owned_by(kwok, kind, ns, uid) for kind in want}
+        assert {k: len(v) for k, v in made.items()} == want, made
+        assert deployments == made["deployments"], (deployments, made["deployments"])
         wait_for_deployments_to_run(kwok.api, deployments, ns, timeout_sec=60)
-        for predictor in sd["spec"]["predictors"]:
-            service = f"{name}-{predictor['name']}"
-            assert kwok.kubectl("get", "service", service, "-n", ns, check=False).returncode == 0, service
+        services = set(_owned_by(kwok, "services", ns, uid))
+        for predictor in stored["spec"]["predictors"]:
+            assert f"{name}-{predictor['name']}" in services, (predictor["name"], services)
+        assert set(status.get("serviceStatus", {})) <= services, (status.get("serviceStatus"), services)
         running = pods(kwok.api, ns, {"seldon-deployment-id": name})
-        assert running and all(pod_ready(p) for p in running)
+        assert len(running) >= len(deployments) and all(pod_ready(p) for p in running), \
+            [(p.name, p.obj["status"].get("phase")) for p in running]
+        gpu_pods = [p for p in running if any("nvidia.com/gpu" in (c.get("resources", {}).get("limits") or {})
+                                              for c in p.obj["spec"]["containers"])]
+        for pod in gpu_pods:   # e.g. gpu-llm: on the pool its values name, nowhere else
+            assert kwok.pool_of(pod.obj["spec"]["nodeName"]).startswith("gpu-"), (pod.name, pod.obj["spec"]["nodeName"])
     finally:
         helm.uninstall(release, ns, wait=False, check=False)
+
+
+# ------------------------------------------------------------------ refusals, in the operator's own words
+
+def _base(scenario: str, ns: str) -> Obj:
+    sd = find(render("seldon-model", values_files=[SCENARIOS[scenario]], release="refused", namespace=ns),
+              "SeldonDeployment")
+    return {"apiVersion": sd["apiVersion"], "kind": sd["kind"],
+            "metadata": {"name": "refused", "namespace": ns}, "spec": copy.deepcopy(sd["spec"])}
+
+
+def _duplicate_predictor(ns: str) -> Obj:
+    sd = _base("canary", ns)
+    sd["spec"]["predictors"][1]["name"] = sd["spec"]["predictors"][0]["name"]
+    return sd
+
+
+def _no_predictors(ns: str) -> Obj:
+    sd = _base("iris", ns)
+    sd["spec"]["predictors"] = []
+    return sd
+
+
+def _node_without_container(ns: str) -> Obj:
+    sd = _base("transformer", ns)     # custom images: the node's container is found by its name
+    sd["spec"]["predictors"][0]["graph"]["children"][0]["name"] = "ghost"
+    return sd
+
+
+def _node_without_methods(ns: str) -> Obj:
+    sd = _base("transformer", ns)
+    sd["spec"]["predictors"][0]["graph"]["type"] = "UNKNOWN_TYPE"
+    return sd
+
+
+def _traffic_not_100(ns: str) -> Obj:
+    sd = _base("canary", ns)
+    sd["spec"]["predictors"][1]["traffic"] = 20     # 90 + 20
+    return sd
+
+
+def _create(kwok: KwokEnv, sd: Obj) -> tuple[int, Obj]:
+    """POST the SeldonDeployment; the HTTP code and the API server's Status (its message is what kubectl
+    rewords for Invalid answers)."""
+    response = kwok.api.post(url="seldondeployments", version="machinelearning.seldon.io/v1",
+                             namespace=sd["metadata"]["namespace"], data=json.dumps(sd))
+    return response.status_code, response.json()
+
+
+REFUSALS = {
+    "duplicate-predictor-names": (_duplicate_predictor, 'spec.predictors[1]: Invalid value: "main": Duplicate predictor name'),
+    "no-predictors": (_no_predictors, 'spec: Invalid value: "rest": Graph contains no predictors'),
+    "graph-node-without-container": (_node_without_container,
+                                     'spec.predictors[0].graph[0]: Invalid value: "ghost": Can\'t find container for Predictive Unit'),
+    "graph-node-without-implementation": (_node_without_methods,
+                                          'Predictive Unit has no implementation methods defined. Change to a known type '
+                                          'or add what methods it defines'),
+    "traffic-not-summing-to-100": (_traffic_not_100, 'spec: Invalid value: "main": Traffic must sum to 100 for multiple predictors'),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_webhook_refuses_invalid_specs_with_the_operators_message(kwok: KwokEnv, operator: Manager,
+                                                                  namespace: Callable[..., str], case: str) -> None:
+    make, message = REFUSALS[case]
+    ns = namespace(f"op-refused-{case}")
+    sd = make(ns)
+    code, status = _create(kwok, sd)
+    assert code == 422, f"{case}: the API server answered {code} {status}"
+    assert status["reason"] == "Invalid", status
+    # The API server's wording around the operator's own (machinelearing: sic, upstream; the name is spec.name's)
+    assert status["message"].startswith(f'admission webhook "{WEBHOOK}" denied the request: '
+                                        'SeldonDeployment.machinelearing.seldon.io "" is invalid: '), status["message"]
+    assert message in status["message"], status["message"]
+    assert not kwok.kubectl.json("get", "seldondeployments", "-n", ns)["items"]
+
+
+def test_predictor_without_graph_is_refused_by_the_crd_before_the_webhook(kwok: KwokEnv, operator: Manager,
+                                                                          namespace: Callable[..., str]) -> None:
+    """A predictor with no graph never reaches the webhook: the CRD's schema requires `graph` (and the API
+    server validates the schema before it calls validating webhooks). The operator's check for it is the one
+    above, "Graph contains no predictors"."""
+    ns = namespace("op-refused-no-graph")
+    sd = _base("iris", ns)
+    del sd["spec"]["predictors"][0]["graph"]
+    code, status = _create(kwok, sd)
+    assert code == 422 and "spec.predictors[0].graph: Required value" in status["message"], status
+    assert "admission webhook" not in status["message"], status
+
+
+def test_webhook_admits_an_update_and_refuses_a_bad_one(kwok: KwokEnv, operator: Manager,
+                                                        namespace: Callable[..., str]) -> None:
+    """UPDATE goes through the webhook too: a good change is stored, a change that breaks the traffic split is
+    refused and leaves the stored object as it was."""
+    ns = namespace("op-update")
+    sd = _base("canary", ns)
+    kwok.kubectl("create", "-f", "-", stdin=json.dumps(sd))
+    sd["spec"]["predictors"][0]["traffic"], sd["spec"]["predictors"][1]["traffic"] = 80, 20
+    kwok.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-tests", "-f", "-", stdin=json.dumps(sd))
+    sd["spec"]["predictors"][1]["traffic"] = 30
+    proc = kwok.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-tests", "-f", "-",
+                        stdin=json.dumps(sd), check=False)
+    assert proc.returncode != 0 and "Traffic must sum to 100 for multiple predictors" in proc.stderr, proc.stderr
+    stored = kwok.kubectl.json("get", "seldondeployment", "refused", "-n", ns)
+    assert [p["traffic"] for p in stored["spec"]["predictors"]] == [80, 20]
+    kwok.kubectl("delete", "seldondeployment", "refused", "-n", ns, "--wait=false")
+
+
+def test_manager_kept_running(operator: Manager) -> None:
+    """The manager did not crash or restart under the scenarios above (its log says why if it did)."""
+    assert operator.alive(), operator.log_tail()
+    assert operator.reconciles().get("success", 0) > 0, operator.log_tail()
 

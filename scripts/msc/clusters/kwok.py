@@ -194,6 +194,11 @@ class KwokCluster(ApiServer):
         # misses its deadline makes them exit, and nothing restarts them (the whole tier then times out).
         for component in ("kube-controller-manager", "kube-scheduler"):
             args += ["--extra-args", f"{component}=leader-elect=false"]
+        # Webhooks (and APIServices) registered through a Service are called at an address of the Service's
+        # EndpointSlices, not at its ClusterIP (which nothing routes here: no kube-proxy). A webhook served by a
+        # process on this host (the Seldon manager of the tests) is reached through an EndpointSlice naming a
+        # host address, with TLS verified against the Service's DNS name as in a real cluster.
+        args += ["--extra-args", "kube-apiserver=enable-aggregator-routing=true"]
         if disable_qps_limits:  # client QPS of the controllers and the apiserver's in-flight limits lifted
             args.append("--disable-qps-limits")
         proc = self.kwokctl(*args, what=f"create kwok cluster {self.name}", timeout=timeout + 30, check=False)
