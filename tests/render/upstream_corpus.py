@@ -6,7 +6,6 @@ tests/render/upstream_specs/*.yaml, our own small specs shaped like the upstream
 that the archive lacks (its docs and examples folders are not mirrored)."""
 from __future__ import annotations
 
-import io
 import json
 import re
 import tarfile
