@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -168,8 +169,11 @@ def schema_errors(chart: str, values: dict[str, Any]) -> list[tuple[Path_, str]]
     return [(tuple(e.instance_path), e.message) for e in _schema(chart).iter_errors(coalesced)]
 
 
+PRIVATE: dict[str, Path] = {}   # chart -> a private copy with its dependencies built (ct and packaging rebuild them in place)
+
+
 def helm_template(chart: str, values: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    cmd = [str(HELMS["helm4"]), "template", "fuzz", str(CHARTS / chart), "--namespace", "models", "--values", "-"]
+    cmd = [str(HELMS["helm4"]), "template", "fuzz", str(PRIVATE.get(chart, CHARTS / chart)), "--namespace", "models", "--values", "-"]
     return subprocess.run(cmd, input=json.dumps(values), capture_output=True, text=True, env=tool_env())
 
 
@@ -180,9 +184,11 @@ def related(error_path: Path_, mutated: Path_) -> bool:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _dependencies() -> None:
+def _dependencies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("fuzz-charts")
     for chart in sorted({c for c, _, _ in SCENARIOS}):
         build_dependencies(CHARTS / chart)
+        PRIVATE[chart] = Path(shutil.copytree(CHARTS / chart, root / chart))
 
 
 @settings(max_examples=CASES, derandomize=True, database=None, deadline=None, print_blob=True,
