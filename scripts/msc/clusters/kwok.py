@@ -199,6 +199,9 @@ class KwokCluster(ApiServer):
         # process on this host (the Seldon manager of the tests) is reached through an EndpointSlice naming a
         # host address, with TLS verified against the Service's DNS name as in a real cluster.
         args += ["--extra-args", "kube-apiserver=enable-aggregator-routing=true"]
+        # kwokctl leaves kube-apiserver's default Service range, 10.0.0.0/24: 254 ClusterIPs, fewer than 1,000
+        # SeldonDeployments need (two Services each; the operator's Services fail "range is full"). kubeadm's.
+        args += ["--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/12"]
         if disable_qps_limits:  # client QPS of the controllers and the apiserver's in-flight limits lifted
             args.append("--disable-qps-limits")
         proc = self.kwokctl(*args, what=f"create kwok cluster {self.name}", timeout=timeout + 30, check=False)
