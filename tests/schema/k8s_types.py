@@ -23,6 +23,7 @@ import kubernetes_validate
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 PREFIX = "io.k8s."
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 # The Kubernetes types values refer to; their closure is embedded.
 ROOTS = (
     "io.k8s.api.core.v1.PodSpec",                      # containers, volumes, affinity, probes, ... every pod field
@@ -80,6 +81,10 @@ def kubernetes_defs(minor: str | None = None) -> dict[str, Any]:
             continue
         out[name] = _strip(defs[name])
         todo += sorted(_refs(out[name]) - set(out))
+    # A quantity is a string or a whole number where CRDs embed it (x-kubernetes-int-or-string): 1.5 would pass
+    # Kubernetes' own schema but not the SeldonDeployment CRD's.
+    if QUANTITY in out:
+        out[QUANTITY] = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
     return dict(sorted(out.items()))
 
 
