@@ -21,6 +21,7 @@ import copy
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -33,13 +34,15 @@ from msc.clusters.contract import POOL_LABEL
 from msc.clusters.kwok import KwokCluster as KwokControlPlane
 from msc.proc import pid_alive
 
-from harness import VALUES, find, render
-from harness.cluster import Helm, Kubectl, deployment_for, one_cluster_creation_at_a_time, wait_until
+from cluster_kwok.seldon_manager import MANAGER, SELDON_OPERATOR_MISSING, route_webhook, run_manager
+from harness import VALUES, find, render, require_built, scenarios
+from harness.cluster import Helm, Kubectl, apply_crds, deployment_for, one_cluster_creation_at_a_time, wait_until
 
 
 pytestmark = [pytest.mark.bench, pytest.mark.cluster_kwok,
               pytest.mark.skipif(not os.environ.get("MSC_SCALE_BENCH"),
-                                 reason="the 1,000-node / 5,000-pod scale bench runs from scripts/bench (MSC_SCALE_BENCH=1)")]
+                                 reason="the kwok scale benches (1,000 nodes / 5,000 pods; 1,000 SeldonDeployments) run from "
+                                        "scripts/bench (MSC_SCALE_BENCH=1)")]
 
 CLUSTER = "msc-bench"
 NAMESPACE = "bench-models"
@@ -78,29 +81,30 @@ class RssSampler(threading.Thread):
         return {c: max(self.peak[c], self._field(pid, "VmHWM")) for c, pid in self.pids.items()}
 
 
-class BindingWatch(threading.Thread):
-    """When each pod of the namespace was first seen bound (spec.nodeName set), from one watch stream: the
-    API server sends each change once, where polling would list thousands of pods every few seconds (and
-    slow down the very thing being measured). A dropped stream is opened again (its initial ADDED events
-    re-sync)."""
+class FirstSeenWatch(threading.Thread):
+    """When each object of a kind in the namespace was first seen meeting `reached` (a pod bound, a model
+    Available), from one watch stream: the API server sends each change once, where polling would list
+    thousands of objects every few seconds (and slow down the very thing being measured). A dropped stream is
+    opened again (its initial ADDED events re-sync)."""
 
-    def __init__(self, api: pykube.HTTPClient, namespace: str, total: int) -> None:
+    def __init__(self, api: pykube.HTTPClient, kind: type[pykube.objects.APIObject], namespace: str, total: int,
+                 reached: Callable[[dict], bool]) -> None:
         super().__init__(daemon=True)
-        self.api, self.namespace, self.total = api, namespace, total
-        self.bound: dict[str, float] = {}
+        self.api, self.kind, self.namespace, self.total, self.reached = api, kind, namespace, total, reached
+        self.seen: dict[str, float] = {}
         self.errors: list[str] = []
         self.done, self.stop = threading.Event(), threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                for event in pykube.Pod.objects(self.api, namespace=self.namespace).watch():
+                for event in self.kind.objects(self.api, namespace=self.namespace).watch():
                     if event.type == "ERROR":    # e.g. 410 Gone (too old a resourceVersion): watch again
                         self.errors.append(str(event.object.obj.get("message", event.object.obj))[:200])
                         break
-                    if event.type in ("ADDED", "MODIFIED") and (event.object.obj.get("spec") or {}).get("nodeName"):
-                        self.bound.setdefault(event.object.name, time.monotonic())
-                    if len(self.bound) >= self.total:
+                    if event.type in ("ADDED", "MODIFIED") and self.reached(event.object.obj):
+                        self.seen.setdefault(event.object.name, time.monotonic())
+                    if len(self.seen) >= self.total:
                         self.done.set()
                         return
                     if self.stop.is_set():
@@ -109,22 +113,30 @@ class BindingWatch(threading.Thread):
                 time.sleep(1)
 
     def progress(self, since: float, points: int = 6) -> str:
-        times = sorted(t - since for t in list(self.bound.values()))
+        times = sorted(t - since for t in list(self.seen.values()))
         if not times:
-            return "none bound"
+            return "none yet"
         picks = [times[min(len(times) - 1, i * len(times) // points)] for i in range(1, points + 1)]
         return ", ".join(f"{min(len(times), i * len(times) // points)}@{t:.0f}s" for i, t in enumerate(picks, 1))
 
 
-@pytest.fixture   # one cluster at a time: the Seldon bench below makes its own
-def bench_cluster() -> Iterator[Path]:
+@contextlib.contextmanager
+def kwok_bench_cluster(name: str) -> Iterator[Path]:
+    """A kwok cluster without nodes and with the controllers' client QPS lifted, deleted afterwards unless
+    MSC_KEEP_CLUSTER=1. Function-scoped fixtures use it: one bench cluster at a time."""
     try:
         with one_cluster_creation_at_a_time():
-            kubeconfig = clusters.up("kwok", CLUSTER, apply_nodes=False, disable_qps_limits=True)
+            kubeconfig = clusters.up("kwok", name, apply_nodes=False, disable_qps_limits=True)
         yield kubeconfig
     finally:
         if os.environ.get("MSC_KEEP_CLUSTER") != "1":
-            clusters.down("kwok", CLUSTER)
+            clusters.down("kwok", name)
+
+
+@pytest.fixture
+def bench_cluster() -> Iterator[Path]:
+    with kwok_bench_cluster(CLUSTER) as kubeconfig:
+        yield kubeconfig
 
 
 def _pool_values() -> dict[str, Any]:
@@ -182,8 +194,8 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
     kubectl("label", "namespace", NAMESPACE, "--overwrite", *[f"{k}={v}" for k, v in RESTRICTED.items()])
     t1 = time.monotonic()
     # Its own client: a requests session is not meant to be shared between threads.
-    watch = BindingWatch(pykube.HTTPClient(pykube.KubeConfig.from_file(str(bench_cluster)), timeout=60), NAMESPACE,
-                         total_pods)
+    watch = FirstSeenWatch(pykube.HTTPClient(pykube.KubeConfig.from_file(str(bench_cluster)), timeout=60), pykube.Pod,
+                           NAMESPACE, total_pods, lambda pod: bool((pod.get("spec") or {}).get("nodeName")))
     watch.start()
     kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(deployments))
     cluster = KwokControlPlane(CLUSTER)
@@ -196,13 +208,13 @@ def test_schedule_5000_model_replicas_on_1000_gpu_nodes(bench_cluster: Path, tmp
         all_bound = watch.done.is_set()
         watch.stop.set()
         if all_bound:
-            t_bound = max(watch.bound.values()) - t1
+            t_bound = max(watch.seen.values()) - t1
             report.append(f"{total_pods} pods bound in {t_bound:.1f}s after apply: {total_pods / t_bound:.0f} pods/s "
                           f"(bound@time: {watch.progress(t1)})")
         else:
             created = sum(int(pykube.Deployment.objects(api, namespace=NAMESPACE).get(name=d["metadata"]["name"])
                               .obj.get("status", {}).get("replicas", 0)) for d in deployments)
-            report.append(f"only {len(watch.bound)} of {total_pods} pods bound ({created} created) after "
+            report.append(f"only {len(watch.seen)} of {total_pods} pods bound ({created} created) after "
                           f"{time.monotonic() - t1:.0f}s (bound@time: {watch.progress(t1)}); components exited: "
                           f"{exited() or 'none'}; watch errors: {watch.errors[-3:] or 'none'}; "
                           f"logs in {cluster.workdir / 'logs'} (kept with MSC_KEEP_CLUSTER=1)")
@@ -244,40 +256,6 @@ SELDON_BOUND = 900    # a bound, not a target (the goal is 60 s on 2 cores)
 OPERATOR_RELEASE, OPERATOR_NAMESPACE = "seldon", "seldon-system"
 
 
-class AvailableWatch(threading.Thread):
-    """When each SeldonDeployment of the namespace was first seen Available, from one watch stream."""
-
-    def __init__(self, api: pykube.HTTPClient, namespace: str, total: int) -> None:
-        super().__init__(daemon=True)
-        self.kind = pykube.object_factory(api, "machinelearning.seldon.io/v1", "SeldonDeployment")
-        self.api, self.namespace, self.total = api, namespace, total
-        self.available: dict[str, float] = {}
-        self.done, self.stop = threading.Event(), threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                for event in self.kind.objects(self.api, namespace=self.namespace).watch():
-                    if event.type == "ERROR":
-                        break
-                    if (event.object.obj.get("status") or {}).get("state") == "Available":
-                        self.available.setdefault(event.object.name, time.monotonic())
-                    if len(self.available) >= self.total:
-                        self.done.set()
-                        return
-                    if self.stop.is_set():
-                        return
-            except (requests.RequestException, pykube.exceptions.HTTPError):
-                time.sleep(1)
-
-    def progress(self, since: float, points: int = 5) -> str:
-        times = sorted(t - since for t in list(self.available.values()))
-        if not times:
-            return "none Available"
-        picks = [times[min(len(times) - 1, i * len(times) // points)] for i in range(1, points + 1)]
-        return ", ".join(f"{min(len(times), i * len(times) // points)}@{t:.0f}s" for i, t in enumerate(picks, 1))
-
-
 def _metric_sum(text: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in text.splitlines():
@@ -290,7 +268,6 @@ def _metric_sum(text: str, name: str, **labels: str) -> float:
 def _seldon_deployments() -> list[dict]:
     """SELDON_MODELS copies of the chart's ci/default scenario (one custom-image model, PDB) with
     SELDON_REPLICAS replicas each, as `helm template` of seldon-model renders them."""
-    from harness import scenarios
     sd = find(render("seldon-model", values_files=[scenarios("seldon-model")["ci/default"]], release="bench",
                      namespace=SELDON_NAMESPACE), "SeldonDeployment")
     out = []
@@ -306,13 +283,8 @@ def _seldon_deployments() -> list[dict]:
 
 @pytest.fixture
 def seldon_bench_cluster() -> Iterator[Path]:
-    try:
-        with one_cluster_creation_at_a_time():
-            kubeconfig = clusters.up("kwok", SELDON_CLUSTER, apply_nodes=False, disable_qps_limits=True)
+    with kwok_bench_cluster(SELDON_CLUSTER) as kubeconfig:
         yield kubeconfig
-    finally:
-        if os.environ.get("MSC_KEEP_CLUSTER") != "1":
-            clusters.down("kwok", SELDON_CLUSTER)
 
 
 def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluster: Path, tmp_path: Path,
@@ -320,9 +292,6 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
     """1,000 SeldonDeployments (5,000 replicas) created through the operator's webhook and reconciled by the
     real Seldon Core 1.17.1 manager to Available on 50 simulated nodes. Prints the time, reconciles per second,
     the peak RSS of the manager and of kube-apiserver, and what the manager spent its time on."""
-    from cluster_kwok.seldon_manager import MANAGER, SELDON_OPERATOR_MISSING, route_webhook, run_manager
-    from harness import require_built
-    from harness.cluster import apply_crds
     require_built(MANAGER.exists(), SELDON_OPERATOR_MISSING)
     cluster = KwokControlPlane(SELDON_CLUSTER)
     kubectl = Kubectl(seldon_bench_cluster, cluster.kubectl_cache)
@@ -345,15 +314,15 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
         route_webhook(kubectl, objs, manager)
         sampler = RssSampler({"seldon-manager": manager.pid, **{f"{c}": p for c, p in cluster.pids().items()}})
         sampler.start()
-        watch = AvailableWatch(pykube.HTTPClient(pykube.KubeConfig.from_file(str(seldon_bench_cluster)), timeout=60),
-                               SELDON_NAMESPACE, len(models))
+        watch_api = pykube.HTTPClient(pykube.KubeConfig.from_file(str(seldon_bench_cluster)), timeout=60)
+        watch = FirstSeenWatch(watch_api, pykube.object_factory(watch_api, "machinelearning.seldon.io/v1", "SeldonDeployment"),
+                               SELDON_NAMESPACE, len(models), lambda sd: (sd.get("status") or {}).get("state") == "Available")
         watch.start()
         before = manager.metrics()
         t1 = time.monotonic()
         try:
             # Four kubectl clients at once, each sending its share one request after the other: every create
             # goes through the webhook.
-            from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda part: kubectl("create", "-f", "-", "-o", "name", timeout=SELDON_BOUND,
                                                    stdin=yaml.safe_dump_all(part)),
@@ -364,7 +333,7 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
             with contextlib.suppress(TimeoutError):
                 wait_until(lambda: watch.done.wait(5) or not manager.alive(), SELDON_BOUND, "every model Available",
                            interval=0)
-            elapsed = (max(watch.available.values()) if watch.done.is_set() else time.monotonic()) - t1
+            elapsed = (max(watch.seen.values()) if watch.done.is_set() else time.monotonic()) - t1
             after = manager.metrics()
             reconciles = _metric_sum(after, "controller_runtime_reconcile_total") - \
                 _metric_sum(before, "controller_runtime_reconcile_total")
@@ -380,12 +349,12 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
                               f"{elapsed:.1f}s after the first create: {len(models) / elapsed:.1f} models/s "
                               f"(Available@time: {watch.progress(t1)})")
             else:
-                report.append(f"only {len(watch.available)} of {len(models)} Available after {elapsed:.0f}s "
+                report.append(f"only {len(watch.seen)} of {len(models)} Available after {elapsed:.0f}s "
                               f"(Available@time: {watch.progress(t1)}); manager alive: {manager.alive()}; "
                               f"log tail:\n{manager.log_tail(10)}")
             report.append(f"{reconciles:.0f} reconciles in {elapsed:.1f}s: {reconciles / elapsed:.1f} reconciles/s "
                           f"({reconciles / len(models):.1f} per model) with MaxConcurrentReconciles 1")
-            first = min(watch.available.values(), default=time.monotonic()) - t1
+            first = min(watch.seen.values(), default=time.monotonic()) - t1
             report.append(f"the one reconcile worker was busy {busy:.0f}s of {elapsed:.0f}s ({100 * busy / elapsed:.0f}%), "
                           f"{busy / max(reconciles, 1) * 1000:.0f} ms per reconcile; a reconcile request waited "
                           f"{waited / max(reconciles, 1):.0f}s in the queue on average")

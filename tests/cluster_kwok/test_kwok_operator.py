@@ -201,6 +201,7 @@ def test_webhook_refuses_invalid_specs_with_the_operators_message(kwok: KwokEnv,
     assert status["message"].startswith(f'admission webhook "{WEBHOOK}" denied the request: '
                                         'SeldonDeployment.machinelearing.seldon.io "" is invalid: '), status["message"]
     assert message in status["message"], status["message"]
+    print(f"{case}: {status['message']}")    # shown with -rP
     assert not kwok.kubectl.json("get", "seldondeployments", "-n", ns)["items"]
 
 
