@@ -2,7 +2,8 @@
 `lookup`, which only sees a real cluster; upstream regenerates it on every render, SeldonIO/seldon-core
 #2101, #3366), changes exactly once when webhook.certificate.rotationId is set to a new value, and always
 matches the caBundle the API server would use to call the webhook. Under Helm 4 and Helm 3. The webhook's
-Deployment runs no real operator here (kwok fakes the pods): the certificate is what is tested."""
+Deployment runs no real operator here (kwok fakes the pods): the certificate is what is tested; in
+test_kwok_operator.py the API server calls the real manager's webhook with such a certificate and verifies it."""
 from __future__ import annotations
 
 import base64
