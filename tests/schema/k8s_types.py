@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 PREFIX = "io.k8s."
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 # The Kubernetes types values refer to; their closure is embedded.
 ROOTS = (
     "io.k8s.api.core.v1.PodSpec",                      # containers, volumes, affinity, probes, ... every pod field
@@ -81,10 +82,11 @@ def kubernetes_defs(minor: str | None = None) -> dict[str, Any]:
             continue
         out[name] = _strip(defs[name])
         todo += sorted(_refs(out[name]) - set(out))
-    # A quantity is a string or a whole number where CRDs embed it (x-kubernetes-int-or-string): 1.5 would pass
-    # Kubernetes' own schema but not the SeldonDeployment CRD's.
+    # A quantity is a string of the quantity pattern or a whole number where CRDs embed it
+    # (x-kubernetes-int-or-string, with the pattern controller-gen writes): 1.5 or "lots" would pass
+    # Kubernetes' JSON schema but not the SeldonDeployment CRD's.
     if QUANTITY in out:
-        out[QUANTITY] = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+        out[QUANTITY] = {"oneOf": [{"type": "string", "pattern": QUANTITY_PATTERN}, {"type": "integer"}]}
     return dict(sorted(out.items()))
 
 
