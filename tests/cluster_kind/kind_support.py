@@ -1,12 +1,18 @@
 """What the cluster_kind tests share (the fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from msc import stack as ks
 from msc.kube import Kubectl
-from harness import require_built
+from msc.proc import wait_until
+from harness import find, require_built
+from harness.cluster import Helm
+
+Obj = dict[str, Any]
 
 GPU_POOL = "gpu-l4"   # kind's GPU worker carries ml-serving-charts.io/pool=gpu-l4 (msc.clusters.kind)
 
@@ -44,3 +50,24 @@ class Monitoring:
     namespace: str
     release: str
     manifest: list[dict]
+
+
+# ------------------------------------------------------------------ SeldonDeployments
+
+def install_model(kind: KindEnv, helm: Helm, namespace: str, release: str, values: Obj) -> Obj:
+    """helm install seldon-model; returns the SeldonDeployment it rendered."""
+    helm.install(release, "seldon-model", namespace, values=values)
+    return find(helm.manifest(release, namespace), "SeldonDeployment")
+
+
+def wait_available(kind: KindEnv, name: str, namespace: str, timeout: float = 300) -> Obj:
+    def available() -> Obj | None:
+        sdep = kind.kubectl.json("get", "seldondeployment", name, "-n", namespace)
+        return sdep if sdep.get("status", {}).get("state") == "Available" else None
+    try:
+        return wait_until(available, timeout, f"SeldonDeployment {namespace}/{name} Available")
+    except TimeoutError as err:
+        state = kind.kubectl.json("get", "seldondeployment", name, "-n", namespace).get("status")
+        pods = kind.kubectl("get", "pods", "-n", namespace, "-o", "wide", check=False).stdout
+        events = kind.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).stdout[-3000:]
+        raise AssertionError(f"{err}\nstatus: {json.dumps(state)[:1500]}\n{pods}\n{events}") from err

@@ -7,43 +7,30 @@ with the patch that gives the containers the operator injects a restricted secur
 pod is admitted in the restricted namespace)."""
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import base64
+import json
+from typing import Any
 
 import pytest
+import yaml
 
 from msc import stack as ks
-from harness import VALUES, require_built
+from msc.iris import SETOSA_CM, VIRGINICA_CM, argmax_classes, seldon_rows
+from msc.proc import wait_until
+from harness import VALUES, find
 from harness.cluster import Helm
-from kind_support import KindEnv
+from kind_support import KindEnv, install_model, wait_available
+
+Obj = dict[str, Any]
 
 pytestmark = pytest.mark.cluster_kind
-
-OPERATOR_NAMESPACE = "seldon-system"
-
-
-def _image(ref: str) -> dict:
-    repository, tag = ref.rsplit(":", 1)
-    return {"registry": "", "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
-
-
-@pytest.fixture(scope="module")
-def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
-    require_built(ks.seldon_operator_available(), ks.SELDON_OPERATOR_MISSING)
-    release = f"seldon-{kind.token}"
-    operator, executor = ks.SELDON_OPERATOR_IMAGES
-    helm_cli.install(release, "seldon-operator", OPERATOR_NAMESPACE, create_namespace=True, wait=True,
-                     values={"image": _image(operator), "executor": {"image": _image(executor)}})
-    try:
-        yield release
-    finally:
-        helm_cli.uninstall(release, OPERATOR_NAMESPACE, check=False)
 
 
 @pytest.mark.parametrize("scenario", ["transformer", "combiner"])
 def test_graph_predicts_through_the_executor(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                             make_namespace: Callable[..., str], scenario: str) -> None:
+                                             model_namespace: str, scenario: str) -> None:
     kind.require("iris-model", "iris-transformer", "iris-combiner", "helm-test-client")
-    namespace = make_namespace(f"kind-sdep-{scenario}")
+    namespace = model_namespace
     release = f"iris-{scenario}"
     helm_cli.install(release, "seldon-model", namespace, values_files=[VALUES / "seldon-model" / f"{scenario}.yaml"],
                      wait=True)
@@ -51,3 +38,257 @@ def test_graph_predicts_through_the_executor(kind: KindEnv, helm_cli: Helm, seld
                         timeout=360)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "HTTP 200" in proc.stdout, proc.stdout
+
+
+# ---------------------------------------------------------------- graph shapes through the executor's REST API
+
+def image(key: str) -> dict[str, str]:
+    repository, tag = ks.APP_IMAGES[key].rsplit(":", 1)
+    return {"repository": repository, "tag": tag}
+
+
+MM = 10.0   # the transformer scenario below sends millimetres; the model only knows centimetres
+SHAPES: dict[str, tuple[Obj, list[str], float]] = {
+    # name -> (values, the nodes meta.requestPath must name, the unit factor of the rows sent)
+    "model": ({"predictors": [{"name": "default", "graph": {"name": "classifier", "type": "MODEL"},
+                               "components": {"classifier": {"image": image("iris-model")}}}]}, ["classifier"], 1.0),
+    "transformer": ({"predictors": [{"name": "default",
+                                     "graph": {"name": "transformer", "type": "TRANSFORMER",
+                                               "parameters": [{"name": "input_unit", "type": "STRING", "value": "mm"}],
+                                               "children": [{"name": "classifier", "type": "MODEL"}]},
+                                     "components": {"transformer": {"image": image("iris-transformer")},
+                                                    "classifier": {"image": image("iris-model")}}}]},
+                    ["transformer", "classifier"], MM),
+    "combiner": ({"predictors": [{"name": "default",
+                                  "graph": {"name": "combiner", "type": "COMBINER",
+                                            "children": [{"name": "model-a", "type": "MODEL"},
+                                                         {"name": "model-b", "type": "MODEL"}]},
+                                  "components": {"combiner": {"image": image("iris-combiner")},
+                                                 "model-a": {"image": image("iris-model")},
+                                                 "model-b": {"image": image("iris-model")}}}]},
+                 ["combiner", "model-a", "model-b"], 1.0),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_graph_shape_answers_through_every_node(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                model_namespace: str, shape: str) -> None:
+    """Each node's effect is in the answer: the transformer turns millimetres into the centimetres the model
+    needs (the classes come out right only through it), the combiner's rows are the average of its children's
+    (identical models: the same rows), and meta.requestPath names every node the request went through."""
+    kind.require("iris-model", "iris-transformer", "iris-combiner", "helm-test-client")
+    values, nodes, unit = SHAPES[shape]
+    namespace = model_namespace
+    ks.apply(kind.kubectl, ks.client_objects(namespace))
+    sdep = install_model(kind, helm_cli, namespace, f"iris-{shape}", values)
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+    rows = [[x * unit for x in row] for row in (SETOSA_CM, VIRGINICA_CM)]
+    answer = ks.ok(ks.call(kind.kubectl, namespace, [{"name": "p", "url": url, "body": {"data": {"ndarray": rows}},
+                                                      "retry": 60}])["p"], f"{shape} prediction")
+    assert argmax_classes(seldon_rows(answer)) == ["setosa", "virginica"], answer
+    assert sorted(answer["meta"]["requestPath"]) == sorted(nodes), answer["meta"]
+    if shape == "transformer":
+        assert answer["meta"]["tags"]["iris-transformer.input-unit"] == "mm", answer["meta"]
+    print(f"{shape}: {argmax_classes(seldon_rows(answer))} via {answer['meta']['requestPath']}")
+
+
+# ---------------------------------------------------------------- traffic: a mesh-free router's split, measured
+
+SPLIT_REQUESTS = 1000
+# Runs in the client pod (python3, stdlib): N predictions, tallies which child answered (meta.requestPath).
+COUNT_ROUTES = """
+import collections, json, sys, urllib.request
+url, n, children = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+body = json.dumps({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}).encode()
+seen = collections.Counter()
+for _ in range(n):
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        path = json.loads(resp.read())["meta"]["requestPath"]
+    seen[",".join(sorted(c for c in children if c in path))] += 1
+print(json.dumps(seen))
+"""
+
+
+def test_random_abtest_split_matches_the_configured_ratio(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                         model_namespace: str) -> None:
+    """values/seldon-model/ab-test.yaml (RANDOM_ABTEST, ratioA 0.5), then ratioA 0.8 by helm upgrade: over 1,000
+    requests each, model-a's share is within 5 points of the ratio."""
+    kind.require("iris-model", "helm-test-client")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, ks.client_objects(namespace))
+    values = yaml.safe_load((VALUES / "seldon-model" / "ab-test.yaml").read_text())
+    shares = {}
+    for ratio in (0.5, 0.8):
+        values["predictors"][0]["graph"]["parameters"][0]["value"] = ratio
+        helm_cli.upgrade("ab", "seldon-model", namespace, values=values, install=True)
+        sdep = find(helm_cli.manifest("ab", namespace), "SeldonDeployment")
+        wait_available(kind, sdep["metadata"]["name"], namespace)
+        ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+        url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+        ks.call(kind.kubectl, namespace, [{"name": "warm", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
+                                           "retry": 120}])
+        wait_until(lambda: _router_has(kind, namespace, sdep["metadata"]["name"], ratio), 180, f"router ratioA={ratio}")
+        proc = kind.kubectl("exec", ks.CLIENT_NAME, "-n", namespace, "-c", "client", "--", "python3", "-c",
+                            COUNT_ROUTES, url, str(SPLIT_REQUESTS), json.dumps(["model-a", "model-b"]), timeout=600)
+        seen = json.loads(proc.stdout)
+        assert sum(seen.values()) == SPLIT_REQUESTS and set(seen) <= {"model-a", "model-b"}, seen
+        shares[ratio] = seen.get("model-a", 0) / SPLIT_REQUESTS
+        assert abs(shares[ratio] - ratio) <= 0.05, f"ratioA {ratio}: model-a answered {shares[ratio]:.3f} of {seen}"
+    print("RANDOM_ABTEST split over 1,000 requests each: " +
+          ", ".join(f"ratioA {r} -> model-a {s:.3f}" for r, s in shares.items()))
+
+
+def _router_has(kind: KindEnv, namespace: str, name: str, ratio: float) -> bool:
+    """The executor of the running pods carries ratioA=ratio (a helm upgrade rolls the pods)."""
+    pods = kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"seldon-deployment-id={name}")["items"]
+    running = [p for p in pods if p["metadata"].get("deletionTimestamp") is None
+               and all(c.get("ready") for c in p.get("status", {}).get("containerStatuses", []))]
+    want = json.dumps(ratio)
+    return bool(running) and len(running) == len(pods) and all(
+        want in base64.b64decode(next(e["value"] for c in p["spec"]["containers"] for e in c.get("env", [])
+                                      if e["name"] == "ENGINE_PREDICTOR")).decode() for p in running)
+
+
+# ---------------------------------------------------------------- multi-armed bandit: feedback moves the traffic
+
+# Runs in the client pod: `n` predictions through the executor, counting the branch the router chose (meta.routing);
+# with `reward_branch` >= 0, each answer is sent back to /api/v1.0/feedback with reward 1 for that branch, else 0.
+BANDIT_ROUNDS = """
+import collections, json, sys, urllib.request
+base, router, n, reward_branch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def post(path, payload):
+    req = urllib.request.Request(base + path, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+seen = collections.Counter()
+for _ in range(n):
+    request = {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}
+    response = post("/api/v1.0/predictions", request)
+    branch = response["meta"]["routing"][router]
+    seen[branch] += 1
+    if reward_branch >= 0:
+        post("/api/v1.0/feedback", {"request": request, "response": response,
+                                    "reward": 1.0 if branch == reward_branch else 0.0})
+print(json.dumps(seen))
+"""
+BANDIT_VALUES = {
+    "predictors": [{
+        "name": "default",
+        "graph": {"name": "eg-router", "type": "ROUTER",
+                  "parameters": [{"name": "n_branches", "type": "INT", "value": 2},
+                                 {"name": "epsilon", "type": "FLOAT", "value": 0.1},
+                                 {"name": "seed", "type": "INT", "value": 7}],
+                  "children": [{"name": "model-a", "type": "MODEL"}, {"name": "model-b", "type": "MODEL"}]},
+        # the executor only reports the router's choice (meta.routing, which feedback needs) when told to
+        "svcOrch": {"env": [{"name": "SELDON_ENABLE_ROUTING_INJECTION", "value": "true"}]},
+        "components": {"eg-router": {"image": image("mab-epsilon-greedy")},
+                       "model-a": {"image": image("iris-model")}, "model-b": {"image": image("iris-model")}}}]}
+
+
+def test_epsilon_greedy_feedback_shifts_traffic_to_the_better_arm(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                                  model_namespace: str) -> None:
+    """Seldon's epsilon-greedy router (components/routers, built from source) over two models: 200 requests
+    without feedback mostly go to its starting arm; the other arm is then rewarded through /api/v1.0/feedback
+    for 200 requests, after which 200 more requests mostly go to the rewarded arm (about 1 - epsilon/2)."""
+    kind.require("mab-epsilon-greedy", "iris-model", "helm-test-client")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, ks.client_objects(namespace))
+    sdep = install_model(kind, helm_cli, namespace, "mab", BANDIT_VALUES)
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    base = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000"
+    ks.call(kind.kubectl, namespace, [{"name": "warm", "url": f"{base}/api/v1.0/predictions",
+                                       "body": {"data": {"ndarray": [SETOSA_CM]}}, "retry": 120}])
+
+    def rounds(n: int, reward: int) -> dict[int, int]:
+        proc = kind.kubectl("exec", ks.CLIENT_NAME, "-n", namespace, "-c", "client", "--", "python3", "-c",
+                            BANDIT_ROUNDS, base, "eg-router", str(n), str(reward), timeout=600)
+        return {int(k): v for k, v in json.loads(proc.stdout).items()}
+    before = rounds(200, -1)
+    start = max(before, key=before.get)
+    better = 1 - start
+    assert before.get(start, 0) >= 160, f"epsilon 0.1: the starting arm should take ~95%: {before}"
+    during = rounds(200, better)
+    after = rounds(200, -1)
+    share = after.get(better, 0) / 200
+    assert share >= 0.85, f"after rewarding arm {better}: {after} (before {before}, during feedback {during})"
+    print(f"epsilon-greedy: before feedback {before}; rewarding arm {better}: during {during}; after {after} "
+          f"(arm {better} share {share:.2f})")
+
+
+# ---------------------------------------------------------------- request logging: CloudEvents to an in-cluster sink
+
+# A CloudEvents sink (python3 stdlib, in a pod of the helm-test-client image): keeps every POST's ce-* headers and
+# body, and returns them all on GET.
+SINK = """
+import http.server, json
+events = []
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        events.append({"headers": {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("ce-")},
+                       "body": body})
+        self.send_response(200); self.end_headers()
+    def do_GET(self):
+        data = json.dumps(events).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", 8080), Sink).serve_forever()
+"""
+
+
+def sink_objects(namespace: str) -> list[Obj]:
+    labels = {"app.kubernetes.io/name": "event-sink"}
+    container = {"name": "sink", "image": ks.APP_IMAGES["helm-test-client"], "imagePullPolicy": "IfNotPresent",
+                 "command": ["python3", "-c", SINK], "ports": [{"name": "http", "containerPort": 8080}],
+                 "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 2},
+                 "securityContext": ks.RESTRICTED_CONTAINER,
+                 "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}}
+    return [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "event-sink", "namespace": namespace},
+             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                      "template": {"metadata": {"labels": labels},
+                                   "spec": {"securityContext": ks.RESTRICTED_POD, "automountServiceAccountToken": False,
+                                            "containers": [container]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "event-sink", "namespace": namespace},
+             "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}}]
+
+
+def test_request_logger_sends_cloudevents_to_a_sink(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                   model_namespace: str) -> None:
+    """A MODEL node with `logger: {mode: all, url: <sink>}`: for one prediction the executor posts the request
+    and the response as CloudEvents (ce-type io.seldon.serving.inference.request / .response, the same ce-id),
+    and the sink holds both bodies."""
+    kind.require("iris-model", "helm-test-client")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, [*sink_objects(namespace), *ks.client_objects(namespace)])
+    ks.rollout(kind.kubectl, namespace, "deployment/event-sink", 180)
+    sink = f"http://event-sink.{namespace}.svc.cluster.local:8080"
+    values = {"predictors": [{"name": "default",
+                              "graph": {"name": "classifier", "type": "MODEL", "logger": {"mode": "all", "url": sink}},
+                              "components": {"classifier": {"image": image("iris-model")}}}]}
+    sdep = install_model(kind, helm_cli, namespace, "logged", values)
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+    ks.ok(ks.call(kind.kubectl, namespace, [{"name": "p", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
+                                             "retry": 60}])["p"], "logged prediction")
+
+    def both_logged() -> list[Obj] | None:
+        events = ks.call(kind.kubectl, namespace, [{"name": "e", "url": sink}])["e"]["body"]
+        types = {e["headers"].get("ce-type") for e in events}
+        return events if {"io.seldon.serving.inference.request", "io.seldon.serving.inference.response"} <= types \
+            else None
+    events = wait_until(both_logged, 60, "request and response CloudEvents at the sink")
+    by_type = {e["headers"]["ce-type"]: e for e in events}
+    request, response = by_type["io.seldon.serving.inference.request"], by_type["io.seldon.serving.inference.response"]
+    assert request["headers"]["ce-id"] == response["headers"]["ce-id"], events
+    assert json.loads(request["body"])["data"]["ndarray"] == [SETOSA_CM], request
+    assert argmax_classes(seldon_rows(json.loads(response["body"]))) == ["setosa"], response
+    print(f"CloudEvents at the sink: {sorted(by_type)}, ce-id {request['headers']['ce-id']}, "
+          f"ce-source {request['headers'].get('ce-source')}")

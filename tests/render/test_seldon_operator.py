@@ -190,7 +190,8 @@ def test_cluster_wide_rbac(helm: str) -> None:
     groups = rules_by_group(role)
     assert groups["machinelearning.seldon.io"] == {"seldondeployments", "seldondeployments/status", "seldondeployments/finalizers"}
     assert {"deployments", "deployments/status"} == groups["apps"]
-    assert {"services", "secrets", "serviceaccounts", "events", "namespaces"} <= groups[""]
+    # configmaps: the manager's cache watches them wherever it watches SeldonDeployments (seldon-config)
+    assert {"services", "secrets", "serviceaccounts", "configmaps", "events", "namespaces"} <= groups[""]
     assert "keda.sh" not in groups and "networking.istio.io" not in groups, "Istio/KEDA rules only when enabled"
     binding = find(rendered, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}

@@ -1,0 +1,287 @@
+"""Seldon's prepackaged SKLEARN_SERVER served for real: a seldon-model release (values/seldon-model/iris.yaml with
+its modelUri pointed inside the cluster) reconciled by the operator built from source, the model downloaded by
+the storage initializer (rclone) and every answer coming through the executor:
+
+- from an in-cluster S3 endpoint (`rclone serve s3`, in its own namespace) with the credentials of the Secret that
+  the graph's `envSecretRefName` names, and from a `pvc://` volume;
+- over the seldon protocol's REST (`/api/v1.0/predictions`) and gRPC (`seldon.protos.Seldon/Predict`, a real
+  grpcio client with seldon-core's own stubs, in a pod of the iris-model image), each checked for the classes of
+  two textbook flowers and for `meta.requestPath`;
+- a wrong credential leaves the pod's storage initializer failing with rclone's 403 message, which the
+  seldon-model README shows.
+Every pod runs in a namespace that enforces Pod Security `restricted`."""
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tempfile
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+
+from msc import stack as ks
+from msc.iris import SETOSA_CM, VIRGINICA_CM
+from msc.proc import wait_until
+from harness import VALUES
+from harness.cluster import Helm
+from kind_support import KindEnv, install_model, wait_available
+
+pytestmark = pytest.mark.cluster_kind
+Obj = dict[str, Any]
+
+STORE_PORT = 8333
+MODEL_DIR = "/var/local/msc-models"   # on the CPU worker node: the pvc:// volume (a local PersistentVolume)
+# A pod of the iris-model image (seldon-core 1.17.1, grpcio) to run gRPC calls from: `kubectl exec ... python -c`
+GRPC_CLIENT = "grpc-client"
+SELDON_GRPC_CALL = """
+import json, sys
+import grpc
+from google.protobuf import json_format
+from seldon_core.proto import prediction_pb2, prediction_pb2_grpc
+target, rows = sys.argv[1], json.loads(sys.argv[2])
+stub = prediction_pb2_grpc.SeldonStub(grpc.insecure_channel(target))
+request = json_format.ParseDict({"data": {"ndarray": rows}}, prediction_pb2.SeldonMessage())
+print(json_format.MessageToJson(stub.Predict(request, timeout=60)))
+"""
+
+
+def restricted_pod(containers: list[Obj], init: list[Obj] = (), volumes: list[Obj] = ()) -> Obj:
+    def harden(c: Obj) -> Obj:
+        return {"imagePullPolicy": "IfNotPresent", "securityContext": ks.RESTRICTED_CONTAINER,
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                **c}
+    return {"securityContext": ks.RESTRICTED_POD, "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1, "containers": [harden(c) for c in containers],
+            "initContainers": [harden(c) for c in init], "volumes": list(volumes)}
+
+
+def model_store_objects(namespace: str, access: str, secret: str) -> list[Obj]:
+    """`rclone serve s3` over an emptyDir that an init container (the iris-model image) fills with the model the
+    image trained: bucket `models`, object `iris/model.joblib`."""
+    labels = {"app.kubernetes.io/name": "modelstore"}
+    fetch = ("import os, shutil; os.makedirs('/data/models/iris'); "
+             "shutil.copy('/opt/component/model.joblib', '/data/models/iris/model.joblib')")
+    rclone = ks.APP_IMAGES["rclone-storage-initializer"]
+    pod = restricted_pod(
+        init=[{"name": "fetch-model", "image": ks.APP_IMAGES["iris-model"], "command": ["/opt/seldon/bin/python", "-c", fetch],
+               "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        containers=[{"name": "s3", "image": rclone, "command": ["rclone"],
+                     "args": ["serve", "s3", "--auth-key", "$(ACCESS_KEY),$(SECRET_KEY)", "--addr", f":{STORE_PORT}", "/data"],
+                     "env": [{"name": "HOME", "value": "/tmp"}, {"name": "RCLONE_CACHE_DIR", "value": "/tmp/rclone"},
+                             *({"name": k, "valueFrom": {"secretKeyRef": {"name": "modelstore-auth", "key": k}}}
+                               for k in ("ACCESS_KEY", "SECRET_KEY"))],
+                     "ports": [{"name": "s3", "containerPort": STORE_PORT}],
+                     "readinessProbe": {"tcpSocket": {"port": "s3"}, "periodSeconds": 2},
+                     "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": True},
+                                      {"name": "tmp", "mountPath": "/tmp"}]}],
+        volumes=[{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}])
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "modelstore-auth", "namespace": namespace},
+         "stringData": {"ACCESS_KEY": access, "SECRET_KEY": secret}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "modelstore", "namespace": namespace, "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                  "template": {"metadata": {"labels": labels}, "spec": pod}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "modelstore", "namespace": namespace, "labels": labels},
+         "spec": {"selector": labels, "ports": [{"name": "s3", "port": STORE_PORT, "targetPort": "s3"}]}},
+    ]
+
+
+def s3_secret(name: str, namespace: str, store: Obj, secret_key: str) -> Obj:
+    """What envSecretRefName names: rclone's remote `s3` (the modelUri's scheme) as RCLONE_CONFIG_S3_* variables."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                           "RCLONE_CONFIG_S3_ENV_AUTH": "false", "RCLONE_CONFIG_S3_ENDPOINT": store["endpoint"],
+                           "RCLONE_CONFIG_S3_ACCESS_KEY_ID": store["access"],
+                           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": secret_key}}
+
+
+@pytest.fixture(scope="module")
+def model_store(kind: KindEnv, make_namespace: Callable[..., str]) -> Obj:
+    kind.require("iris-model", "rclone-storage-initializer")
+    namespace = make_namespace("kind-modelstore")
+    access, secret = secrets.token_hex(8), secrets.token_hex(16)
+    ks.apply(kind.kubectl, model_store_objects(namespace, access, secret))
+    ks.rollout(kind.kubectl, namespace, "deployment/modelstore", 180)
+    return {"endpoint": f"http://modelstore.{namespace}.svc.cluster.local:{STORE_PORT}", "access": access,
+            "secret": secret, "namespace": namespace}
+
+
+@pytest.fixture(scope="module")
+def pvc_volume(kind: KindEnv) -> Iterator[str]:
+    """A local PersistentVolume on the CPU worker holding iris/model.joblib (copied from the iris-model image
+    into the node), for pvc:// modelUris. Returns the PV's name; each test binds its own claim to it."""
+    kind.require("iris-model")
+    node = next(n for n, pool in kind.nodes.items() if pool not in ("control-plane", "gpu-l4"))
+    name = f"msc-iris-models-{kind.token}"
+    with tempfile.TemporaryDirectory() as tmp:
+        cid = subprocess.run(["docker", "create", ks.APP_IMAGES["iris-model"]], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        try:
+            subprocess.run(["docker", "cp", f"{cid}:/opt/component/model.joblib", f"{tmp}/model.joblib"], check=True)
+        finally:
+            subprocess.run(["docker", "rm", cid], capture_output=True)
+        subprocess.run(["docker", "exec", node, "mkdir", "-p", f"{MODEL_DIR}/iris"], check=True)
+        subprocess.run(["docker", "cp", f"{tmp}/model.joblib", f"{node}:{MODEL_DIR}/iris/model.joblib"], check=True)
+        subprocess.run(["docker", "exec", node, "chmod", "-R", "a+rX", MODEL_DIR], check=True)
+    ks.apply(kind.kubectl, [{
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+        "spec": {"capacity": {"storage": "10Mi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "msc-local",
+                 "persistentVolumeReclaimPolicy": "Retain", "local": {"path": MODEL_DIR},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}])
+    try:
+        yield name
+    finally:
+        kind.kubectl("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def iris_values(model_uri: str, secret: str | None = None) -> Obj:
+    """values/seldon-model/iris.yaml with the model's URI (and envSecretRefName) replaced."""
+    values = yaml.safe_load((VALUES / "seldon-model" / "iris.yaml").read_text())
+    graph = values["predictors"][0]["graph"]
+    graph["modelUri"] = model_uri
+    if secret:
+        graph["envSecretRefName"] = secret
+    return values
+
+
+V2_GRPC_CALL = """
+import json, sys
+import grpc
+from mlserver.grpc import dataplane_pb2 as pb, dataplane_pb2_grpc
+from mlserver.grpc.converters import ModelInferResponseConverter
+target, model, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+stub = dataplane_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(target))
+tensor = pb.ModelInferRequest.InferInputTensor(name="input-0", datatype="FP64", shape=[len(rows), len(rows[0])],
+                                               contents=pb.InferTensorContents(fp64_contents=sum(rows, [])))
+reply = stub.ModelInfer(pb.ModelInferRequest(model_name=model, inputs=[tensor]), timeout=60)
+print(ModelInferResponseConverter.to_types(reply).model_dump_json())
+"""
+# client pod image -> its python
+CLIENT_PYTHON = {"iris-model": "/opt/seldon/bin/python", "mlserver-iris": "/opt/mlserver/bin/python"}
+
+
+def grpc_client(kind: KindEnv, namespace: str, image_key: str = "iris-model") -> None:
+    spec = restricted_pod([{"name": "client", "image": ks.APP_IMAGES[image_key],
+                            "command": [CLIENT_PYTHON[image_key], "-c", "import time\nwhile True: time.sleep(3600)"],
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+                          volumes=[{"name": "tmp", "emptyDir": {}}])
+    ks.apply(kind.kubectl, [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": GRPC_CLIENT, "namespace": namespace},
+                             "spec": spec}])
+    ks.wait_pod_ready(kind.kubectl, namespace, GRPC_CLIENT, 180)
+
+
+def seldon_grpc(kind: KindEnv, namespace: str, target: str, rows: list[list[float]]) -> Obj:
+    proc = kind.kubectl("exec", GRPC_CLIENT, "-n", namespace, "-c", "client", "--", CLIENT_PYTHON["iris-model"], "-c",
+                        SELDON_GRPC_CALL, target, json.dumps(rows), timeout=120)
+    return json.loads(proc.stdout)
+
+
+def v2_grpc(kind: KindEnv, namespace: str, target: str, model: str, rows: list[list[float]]) -> Obj:
+    proc = kind.kubectl("exec", GRPC_CLIENT, "-n", namespace, "-c", "client", "--", CLIENT_PYTHON["mlserver-iris"], "-c",
+                        V2_GRPC_CALL, target, model, json.dumps(rows), timeout=120)
+    return json.loads(proc.stdout)
+
+
+def classes(answer: Obj) -> list[int]:
+    rows = answer["data"]["ndarray"] if "ndarray" in answer["data"] else answer["data"]["tensor"]["values"]
+    return [max(range(len(r)), key=r.__getitem__) for r in rows]
+
+
+def assert_serves(kind: KindEnv, namespace: str, sdep: Obj) -> list[str]:
+    """REST and gRPC through the executor: setosa and virginica get classes 0 and 2, and the request went through
+    the graph's node. Returns lines for the report."""
+    name, predictor = sdep["metadata"]["name"], sdep["spec"]["predictors"][0]
+    host = f"{name}-{predictor['name']}.{namespace}.svc.cluster.local"
+    node = predictor["graph"]["name"]
+    rows = [SETOSA_CM, VIRGINICA_CM]
+    rest = ks.call(kind.kubectl, namespace, [{"name": "rest", "url": f"http://{host}:8000/api/v1.0/predictions",
+                                               "body": {"data": {"ndarray": rows}}, "retry": 60}])["rest"]
+    body = ks.ok(rest, "REST prediction through the executor")
+    assert classes(body) == [0, 2], body
+    assert node in body["meta"]["requestPath"], body["meta"]
+    grpc = seldon_grpc(kind, namespace, f"{host}:5001", rows)
+    assert classes(grpc) == [0, 2], grpc
+    assert node in grpc["meta"]["requestPath"], grpc["meta"]
+    return [f"REST {classes(body)} via {body['meta']['requestPath']}", f"gRPC {classes(grpc)}"]
+
+
+def test_sklearn_server_from_in_cluster_s3(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj,
+                                           model_namespace: str) -> None:
+    kind.require("sklearnserver", "helm-test-client", "iris-model")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, [s3_secret("iris-s3", namespace, model_store, model_store["secret"]),
+                            *ks.client_objects(namespace)])
+    sdep = install_model(kind, helm_cli, namespace, "iris-s3", iris_values("s3://models/iris", "iris-s3"))
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    grpc_client(kind, namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    print("\n".join(assert_serves(kind, namespace, sdep)))
+
+
+def test_sklearn_server_from_pvc(kind: KindEnv, helm_cli: Helm, seldon_operator: str, pvc_volume: str,
+                                 model_namespace: str) -> None:
+    kind.require("sklearnserver", "helm-test-client", "iris-model")
+    namespace = model_namespace
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "iris-models", "namespace": namespace},
+             "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "msc-local", "volumeName": pvc_volume,
+                      "resources": {"requests": {"storage": "10Mi"}}}}
+    ks.apply(kind.kubectl, [claim, *ks.client_objects(namespace)])
+    sdep = install_model(kind, helm_cli, namespace, "iris-pvc", iris_values("pvc://iris-models/iris"))
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    grpc_client(kind, namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    print("\n".join(assert_serves(kind, namespace, sdep)))
+
+
+def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                                model_store: Obj, model_namespace: str) -> None:
+    kind.require("sklearnserver", "rclone-storage-initializer")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, [s3_secret("iris-s3", namespace, model_store, "not-the-secret-key")])
+    sdep = install_model(kind, helm_cli, namespace, "iris-badkey", iris_values("s3://models/iris", "iris-s3"))
+    initializer = f"{sdep['spec']['predictors'][0]['graph']['name']}-model-initializer"
+
+    def failed_initializer() -> tuple[str, str] | None:
+        pods = kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"seldon-deployment-id={sdep['metadata']['name']}")
+        for pod in pods["items"]:
+            for status in pod.get("status", {}).get("initContainerStatuses", []):
+                last = status.get("lastState", {}).get("terminated") or status.get("state", {}).get("terminated")
+                if status["name"] == initializer and last and last.get("exitCode", 0) != 0:
+                    return pod["metadata"]["name"], status["state"].get("waiting", {}).get("reason", "Error")
+        return None
+    pod, reason = wait_until(failed_initializer, 240, f"the storage initializer of {namespace} to fail")
+    logs = kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, "--previous", check=False).stdout \
+        or kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, check=False).stdout
+    assert "Failed to copy" in logs and "403" in logs, logs[-2000:]
+    line = next(x for x in logs.splitlines() if "Failed to copy" in x)
+    print(f"{pod}: init container {initializer} {reason}: {line[:300]}")
+    state = kind.kubectl.json("get", "seldondeployment", sdep["metadata"]["name"], "-n", namespace).get("status", {})
+    assert state.get("state") != "Available", state
+
+
+def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                        model_namespace: str) -> None:
+    """values/seldon-model/v2-mlserver.yaml (protocol v2, MLServer serving the iris classifier): the executor
+    answers /v2/models/classifier/infer over REST and inference.GRPCInferenceService/ModelInfer over gRPC
+    (grpcio with MLServer's own stubs), with the classes of two textbook flowers."""
+    kind.require("mlserver-iris", "helm-test-client")
+    namespace = model_namespace
+    ks.apply(kind.kubectl, ks.client_objects(namespace))
+    values = yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text())
+    sdep = install_model(kind, helm_cli, namespace, "iris-v2", values)
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    grpc_client(kind, namespace, "mlserver-iris")
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    host = f"{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local"
+    rows = [SETOSA_CM, VIRGINICA_CM]
+    request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": sum(rows, [])}]}
+    rest = ks.call(kind.kubectl, namespace, [{"name": "rest", "url": f"http://{host}:8000/v2/models/classifier/infer",
+                                               "body": request, "retry": 60}])["rest"]
+    out = ks.ok(rest, "v2 REST inference through the executor")["outputs"][0]
+    assert out["data"] == [0, 2], out
+    grpc = v2_grpc(kind, namespace, f"{host}:5001", "classifier", rows)
+    assert grpc["outputs"][0]["data"] == [0, 2], grpc
+    print(f"v2 REST {out['data']}, v2 gRPC {grpc['outputs'][0]['data']} (setosa, virginica)")
