@@ -347,14 +347,16 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
             if watch.done.is_set():
                 report.append(f"on {os.cpu_count()} cores: {len(models)} SeldonDeployments ({len(models) * SELDON_REPLICAS} replicas) Available "
                               f"{elapsed:.1f}s after the first create: {len(models) / elapsed:.1f} models/s "
-                              f"(Available@time: {watch.progress(t1)})")
+                              f"(Available@time: {watch.progress(t1)}); goal under 60 s on 2 cores: "
+                              f"{'met' if elapsed < 60 else 'not met'}")
             else:
                 report.append(f"only {len(watch.seen)} of {len(models)} Available after {elapsed:.0f}s "
                               f"(Available@time: {watch.progress(t1)}); manager alive: {manager.alive()}; "
                               f"log tail:\n{manager.log_tail(10)}")
             report.append(f"{reconciles:.0f} reconciles in {elapsed:.1f}s: {reconciles / elapsed:.1f} reconciles/s "
                           f"({reconciles / len(models):.1f} per model) with MaxConcurrentReconciles 1")
-            first = min(watch.seen.values(), default=time.monotonic()) - t1
+            times = sorted(watch.seen.values()) or [time.monotonic()]
+            tenth = times[len(times) // 10] - t1     # when a tenth of the models is Available
             report.append(f"the one reconcile worker was busy {busy:.0f}s of {elapsed:.0f}s ({100 * busy / elapsed:.0f}%), "
                           f"{busy / max(reconciles, 1) * 1000:.0f} ms per reconcile; a reconcile request waited "
                           f"{waited / max(reconciles, 1):.0f}s in the queue on average")
@@ -366,9 +368,10 @@ def test_seldon_operator_reconciles_1000_models_to_available(seldon_bench_cluste
                           f"(MaxConcurrentReconciles 1, no flag in 1.17.1), each reconcile a chain of sequential API "
                           f"round trips (first one per model: 2 Services, a Deployment, a PDB, status); client QPS "
                           f"{'may bind too' if writes / elapsed > 0.8 * 20 * 5 else 'does not bind'} ({writes / elapsed:.0f} "
-                          f"writes/s over 5 clients of 20 QPS); the unthrottled scheduler and controller-manager keep up (the first model is "
-                          f"Available at {first:.0f}s, once the first pass over the queue of {len(models)} is done, "
-                          f"the last {elapsed - first:.0f}s later)")
+                          f"writes/s over 5 clients of 20 QPS); the unthrottled scheduler and controller-manager keep up. "
+                          f"Each model takes {reconciles / len(models):.1f} reconciles: the one that creates its objects, "
+                          f"then one when its Deployment is ready, queued behind every other model's first: a tenth of the "
+                          f"models is Available only at {tenth:.0f}s, the last {elapsed - tenth:.0f}s later")
             report.append(f"machine load average at the end (1/5/15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
                           f"on {os.cpu_count()} cores (anything else running on the machine counts)")
         finally:
