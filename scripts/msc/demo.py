@@ -1,15 +1,15 @@
-"""The demo: the platform on a local kind cluster, real model pods, real predictions, a PromQL answer.
+"""The demo: the platform on a local kind cluster, a real Seldon inference graph, real predictions, a PromQL answer.
 
 Usage: scripts/demo [--provider auto|kind|kwok] [--down]
   auto (default): kind when a Docker engine can run here, else the kwok tier (said so, never silently)
   --down: delete the kind cluster at the end (default: keep it for exploring; `scripts/cluster down --provider kind`)
 
-kind: builds what is missing (the node and model images, cached by scripts/images), creates or reuses the
-cluster `msc`, installs prometheus-operator + Prometheus (our images) and ml-platform with
-values/ml-platform/kind.yaml WITHOUT the Seldon operator (install.seldonOperator=false: its 1.17.1 image
-cannot be built here, the Go module proxy refuses github.com/seldonio/seldon-core), runs the iris model
-(Seldon python wrapper) and MLServer images as plain pods in the restricted `models` namespace, sends
-predictions, and prints the answers and a PromQL query result.
+kind: builds what is missing (the node image, the model images and the Seldon Core 1.17.1 operator and executor
+from source, all cached by scripts/images), creates or reuses the cluster `msc`, installs prometheus-operator +
+Prometheus (our images) and ml-platform with values/ml-platform/kind.yaml (the Seldon operator, the GPU pool,
+monitoring and the restricted `models` namespace), then a seldon-model release whose graph is
+TRANSFORMER -> ROUTER (RANDOM_ABTEST) -> two MODELs, and prints answers over REST and gRPC with the path each
+request took through the graph, and a PromQL query of the executor's metrics.
 kwok: a real control plane with fake nodes: installs the charts and shows the objects (no pods run)."""
 from __future__ import annotations
 
@@ -25,14 +25,35 @@ from . import stack as ks
 from .clusters.contract import POOL_LABEL
 from .crds import apply_crds
 from .env import VALUES
+from .images import seldon as seldon_images
 from .images.apps import build_app_images
 from .kube import Helm, Kubectl
 from .proc import MscError, wait_until
 
 PLATFORM_RELEASE, PLATFORM_NAMESPACE = "platform", "ml-platform"
 MODELS_NAMESPACE = "models"                       # values/ml-platform/kind.yaml: restricted, GPU quota 1
-DEMO_SERVERS = ("iris", "mlserver-iris")
-DEMO_IMAGES = ["iris-model", "mlserver-iris", "helm-test-client", "prometheus", "prometheus-operator"]
+GRAPH_RELEASE = "iris"
+DEMO_IMAGES = ["iris-model", "iris-transformer", "helm-test-client", "prometheus", "prometheus-operator"]
+ROUTER, CHILDREN = "ab-router", ("model-a", "model-b")
+
+
+def image_of(key: str) -> dict[str, str]:
+    repository, tag = ks.APP_IMAGES[key].rsplit(":", 1)
+    return {"repository": repository, "tag": tag}
+
+
+# seldon-model values: callers send millimetres, the transformer makes them the centimetres the models know, and
+# Seldon's RANDOM_ABTEST router (in the executor) sends each request to one of two models (here the same model
+# twice: the answer says which one served it).
+DEMO_GRAPH = {"predictors": [{
+    "name": "default",
+    "graph": {"name": "transformer", "type": "TRANSFORMER",
+              "parameters": [{"name": "input_unit", "type": "STRING", "value": "mm"}],
+              "children": [{"name": ROUTER, "implementation": "RANDOM_ABTEST",
+                            "parameters": [{"name": "ratioA", "type": "FLOAT", "value": 0.5}],
+                            "children": [{"name": c, "type": "MODEL"} for c in CHILDREN]}]},
+    "components": {"transformer": {"image": image_of("iris-transformer")},
+                   **{c: {"image": image_of("iris-model")} for c in CHILDREN}}}]}
 STARTED = time.monotonic()
 STEPS: list[tuple[str, float]] = []
 
@@ -82,13 +103,15 @@ def docker_problem() -> str | None:
 # ------------------------------------------------------------------ kind
 
 def kind_demo(down: bool) -> int:
-    with Step("images: kind node image, iris model (Seldon wrapper), MLServer, test client, Prometheus (cached)"):
+    with Step("images: kind node, iris model + transformer (Seldon wrapper), test client, Prometheus, Seldon (cached)"):
         missing = [n for n in DEMO_IMAGES if not ks.docker_has(ks.APP_IMAGES[n])]
         if missing:
             say(f"building {', '.join(missing)} (scripts/images; cold builds take a while, then it is cached)")
             build_app_images(missing)
-        else:
-            say("all present: " + ", ".join(ks.APP_IMAGES[n] for n in DEMO_IMAGES))
+        if not ks.seldon_operator_available():
+            say("building the Seldon Core 1.17.1 operator and executor from the verified source (scripts/images seldon)")
+            seldon_images.build_all()
+        say("all present: " + ", ".join([ks.APP_IMAGES[n] for n in DEMO_IMAGES] + list(ks.SELDON_OPERATOR_IMAGES)))
     with Step("kind cluster msc (scripts/cluster up --provider kind; builds the node image if missing)"):
         kind = clusters.cluster("kind", "msc")
         kubeconfig = kind.up()
@@ -100,45 +123,56 @@ def kind_demo(down: bool) -> int:
             say(f"node {node['metadata']['name']:<20} pool={labels.get(POOL_LABEL, 'control-plane'):<14}"
                 f" nvidia.com/gpu={node['status']['allocatable'].get('nvidia.com/gpu', '-')}")
     with Step("kind load docker-image (skips what the nodes already have)"):
-        took = kind.load([ks.APP_IMAGES[n] for n in DEMO_IMAGES] + [ks.BUSYBOX_STANDIN])
+        took = kind.load([ks.APP_IMAGES[n] for n in DEMO_IMAGES] + list(ks.SELDON_OPERATOR_IMAGES) + [ks.BUSYBOX_STANDIN])
         say(f"loaded in {took:.1f}s")
     with Step("prometheus-operator v0.85.0 + Prometheus v3.14.0 (our images) in namespace monitoring"):
         ks.install_prometheus_stack(kubectl, say=say)
     helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="300s")
     with Step(f"helm upgrade --install {PLATFORM_RELEASE} charts/ml-platform -f values/ml-platform/kind.yaml"):
-        say("install.seldonOperator=false: the Seldon Core 1.17.1 operator image cannot be built here (the Go "
-            "module proxy refuses github.com/seldonio/seldon-core), so SeldonDeployments would never be reconciled; "
-            "the model servers run as plain pods instead, labelled as the operator labels its pods")
         say(f"gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets "
             f"{ks.BUSYBOX_STANDIN} (local Debian image with sh and grep)")
         helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
                      values_files=[VALUES / "ml-platform" / "kind.yaml"],
-                     values={"install": {"seldonOperator": False},
-                             "gpu-node-pool": {"tests": {"image": ks.busybox_standin_values()}}},
+                     values={"gpu-node-pool": {"tests": {"image": ks.busybox_standin_values()}},
+                             "seldon-operator": ks.seldon_crd_values(kubectl, PLATFORM_RELEASE, PLATFORM_NAMESPACE)},
                      extra=["--create-namespace"])
+        ks.wait_seldon_webhook(kubectl, MODELS_NAMESPACE)
         ns = kubectl.json("get", "namespace", MODELS_NAMESPACE)["metadata"]["labels"]
-        say(f"namespace {MODELS_NAMESPACE}: pod-security enforce={ns.get('pod-security.kubernetes.io/enforce')}, "
-            f"GPU quota {kubectl('get', 'resourcequota', '-n', MODELS_NAMESPACE, '-o', 'jsonpath={.items[*].spec.hard}', check=False).stdout or '-'}")
-    with Step(f"model pods in {MODELS_NAMESPACE}: iris (Seldon wrapper, :9000) and MLServer (V2, :8080)"):
-        ks.deploy(kubectl, MODELS_NAMESPACE, [ks.SERVERS[n] for n in DEMO_SERVERS], part_of="ml-serving-charts-demo")
-        for name in DEMO_SERVERS:
-            pod = kubectl.json("get", "pods", "-n", MODELS_NAMESPACE, "-l", f"app.kubernetes.io/name={name}")["items"][0]
-            say(f"pod {pod['metadata']['name']} Ready on {pod['spec']['nodeName']}")
-    with Step("predictions (from a client pod, through cluster DNS)"):
-        predict(kubectl)
-    with Step("PromQL: the iris pod's metrics, scraped through ml-monitoring's PodMonitor"):
+        say(f"Seldon operator and webhook answering; namespace {MODELS_NAMESPACE}: pod-security enforce="
+            f"{ns.get('pod-security.kubernetes.io/enforce')}, GPU quota "
+            f"{kubectl('get', 'resourcequota', '-n', MODELS_NAMESPACE, '-o', 'jsonpath={.items[*].spec.hard}', check=False).stdout or '-'}")
+    with Step(f"helm upgrade --install {GRAPH_RELEASE} charts/seldon-model: transformer -> {ROUTER} (RANDOM_ABTEST) "
+              f"-> {' | '.join(CHILDREN)}"):
+        helm.upgrade(GRAPH_RELEASE, "seldon-model", MODELS_NAMESPACE, install=True, values=DEMO_GRAPH)
+        sdep = kubectl.json("get", "seldondeployments", "-n", MODELS_NAMESPACE, "-l",
+                            f"app.kubernetes.io/instance={GRAPH_RELEASE}")["items"][0]["metadata"]["name"]
+        wait_until(lambda: kubectl.json("get", "seldondeployment", sdep, "-n", MODELS_NAMESPACE)
+                   .get("status", {}).get("state") == "Available", 300, f"SeldonDeployment {sdep} Available")
+        for pod in kubectl.json("get", "pods", "-n", MODELS_NAMESPACE, "-l", f"seldon-deployment-id={sdep}")["items"]:
+            say(f"pod {pod['metadata']['name']} on {pod['spec']['nodeName']}: containers "
+                f"{', '.join(c['name'] for c in pod['spec']['containers'])} (seldon-container-engine: the executor)")
+        ks.apply(kubectl, [*ks.client_objects(MODELS_NAMESPACE, "ml-serving-charts-demo"),
+                           *ks.grpc_client_objects(MODELS_NAMESPACE, "seldon", "ml-serving-charts-demo")])
+        for pod in (ks.CLIENT_NAME, ks.grpc_client_name("seldon")):
+            ks.wait_pod_ready(kubectl, MODELS_NAMESPACE, pod, 180)
+    with Step("predictions through the executor: REST /api/v1.0/predictions and gRPC seldon.protos.Seldon/Predict"):
+        predict(kubectl, f"{sdep}-default.{MODELS_NAMESPACE}.svc.cluster.local")
+    with Step("PromQL: the executor's request metrics, scraped through ml-monitoring's PodMonitor"):
         query_metrics(kubectl)
-    with Step(f"helm test {PLATFORM_RELEASE} (ml-monitoring: rule groups loaded; gpu-node-pool: pool catalog; platform)"):
-        proc = helm.run("test", PLATFORM_RELEASE, "--namespace", PLATFORM_NAMESPACE, "--logs", "--timeout", "240s",
-                        check=False, timeout=300)
-        for line in helm_test_lines(proc.stdout + proc.stderr):
-            say(f"  {line}")
-        say("helm test: " + ("passed" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"))
+    with Step(f"helm test {GRAPH_RELEASE} and {PLATFORM_RELEASE}"):
+        failed = 0
+        for release, namespace in ((GRAPH_RELEASE, MODELS_NAMESPACE), (PLATFORM_RELEASE, PLATFORM_NAMESPACE)):
+            proc = helm.run("test", release, "--namespace", namespace, "--logs", "--timeout", "240s", check=False,
+                            timeout=300)
+            for line in helm_test_lines(proc.stdout + proc.stderr):
+                say(f"  {line}")
+            say(f"helm test {release}: " + ("passed" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"))
+            failed += proc.returncode != 0
     summary(kubeconfig)
     if down:
         with Step("scripts/cluster down --provider kind"):
             kind.down()
-    return 0 if proc.returncode == 0 else 1
+    return 1 if failed else 0
 
 
 def helm_test_lines(output: str) -> list[str]:
@@ -159,41 +193,44 @@ def helm_test_lines(output: str) -> list[str]:
     return out
 
 
-def predict(kubectl: Kubectl) -> None:
+def predict(kubectl: Kubectl, host: str) -> None:
+    """The three textbook flowers in millimetres, over REST and over gRPC: each answer's classes and the path it
+    took (transformer, router, the model the router chose)."""
     ns = MODELS_NAMESPACE
-    res = ks.call(kubectl, ns, [
-        {"name": "seldon", "url": ks.SERVERS["iris"].url(ns, "/api/v1.0/predictions"), "body": ks.seldon_request(), "retry": 30},
-        {"name": "v2", "url": ks.SERVERS["mlserver-iris"].url(ns, "/v2/models/classifier/infer"), "body": ks.v2_request(),
-         "retry": 30}])
-    seldon = ks.ok(res["seldon"], "iris predict")
-    v2 = ks.ok(res["v2"], "MLServer infer")
-    answers = [(f"POST {res['seldon']['url']}", ks.seldon_rows(seldon)),
-               (f"POST {res['v2']['url']}  (model {v2.get('model_name')}, version {v2.get('model_version')})",
-                ks.v2_rows(v2))]
-    wrong = []
-    for header, rows in answers:
-        say(header)
-        for (row, want), probs, got in zip(ks.IRIS_ROWS, rows, ks.argmax_classes(rows)):
-            say(f"  {row} cm -> {got:<10} p={[round(p, 3) for p in probs]}  (expected {want})")
-            if got != want:
-                wrong.append(want)
+    rows_mm = [[x * 10 for x in row] for row, _ in ks.IRIS_ROWS]
+    wrong, served = [], []
+    rest = ks.call(kubectl, ns, [{"name": f"r{i}", "url": f"http://{host}:8000/api/v1.0/predictions",
+                                  "body": {"data": {"ndarray": [row]}}, "retry": 60} for i, row in enumerate(rows_mm)])
+    for i, (row, want) in enumerate(ks.IRIS_ROWS):
+        answer = ks.ok(rest[f"r{i}"], "REST prediction")
+        got = ks.argmax_classes(ks.seldon_rows(answer))[0]
+        path = answer["meta"]["requestPath"]
+        served.append(next((c for c in CHILDREN if c in path), "?"))
+        say(f"REST {rows_mm[i]} mm -> {got:<10} (expected {want}) via {' -> '.join(n for n in ('transformer', ROUTER, *CHILDREN) if n in path or n == ROUTER)}")
+        wrong += [want] if got != want else []
+    answer = ks.call_grpc(kubectl, ns, "seldon", f"{host}:5001", rows_mm)
+    got = ks.argmax_classes(ks.seldon_rows(answer))
+    say(f"gRPC Predict {len(rows_mm)} rows -> {got}; requestPath {answer['meta']['requestPath']}")
+    wrong += [w for (_, w), g in zip(ks.IRIS_ROWS, got) if g != w]
     if wrong:
         raise SystemExit(f"[demo] FAILED: wrong classes for {wrong}")
 
 
 def query_metrics(kubectl: Kubectl) -> None:
     ns = MODELS_NAMESPACE
-    query = f'sum by (pod, class, job) ({{__name__=~"iris_predictions(_total)?",namespace="{ns}"}})'
+    query = (f'sum by (deployment_name, predictor_name, method, code) '
+             f'(seldon_api_executor_server_requests_seconds_count{{namespace="{ns}"}})')
     say(f"query: {query}")
     try:
-        series = wait_until(lambda: ks.promql(kubectl, ns, query), 180, "the iris series in Prometheus", interval=5)
+        series = wait_until(lambda: ks.promql(kubectl, ns, query), 180, "the executor's series in Prometheus", interval=5)
     except TimeoutError as err:
         raise SystemExit(f"[demo] FAILED: {err}")
     for s in series:
         m = s["metric"]
-        say(f"  iris_predictions{{pod={m.get('pod')}, class={m.get('class')}, job={m.get('job')}}} = {s['value'][1]}")
+        say(f"  requests{{deployment={m.get('deployment_name')}, predictor={m.get('predictor_name')}, "
+            f"method={m.get('method')}, code={m.get('code')}}} = {s['value'][1]}")
     up = ks.promql(kubectl, ns, f'up{{namespace="{ns}"}}')
-    say("targets: " + ", ".join(f"{s['metric'].get('pod')}:{s['metric'].get('endpoint')} up={s['value'][1]}" for s in up))
+    say("targets: " + ", ".join(f"{s['metric'].get('pod')}:{s['metric'].get('container')} up={s['value'][1]}" for s in up))
     rules = ks.call(kubectl, ns, [{"name": "r", "url": f"{ks.PROMETHEUS_URL}/api/v1/rules"}])["r"]
     groups = ks.ok(rules, "rules")["data"]["groups"]
     say(f"rule groups loaded: {len(groups)} ({', '.join(sorted(g['name'] for g in groups))[:200]})")

@@ -61,6 +61,15 @@ def missing_images(names: Iterable[str]) -> dict[str, str]:
     return {n: f"image {APP_IMAGES[n]} not built: run scripts/images {n}" for n in names if not docker_has(APP_IMAGES[n])}
 
 
+SELDON_NAMESPACE = "seldon-system"
+
+
+def image_values(ref: str) -> dict[str, str]:
+    """A chart's image.{registry,repository,tag} for a local image reference (no registry: kind has it loaded)."""
+    repository, tag = ref.rsplit(":", 1)
+    return {"registry": "", "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+
+
 def seldon_operator_available() -> bool:
     return all(docker_has(ref) for ref in SELDON_OPERATOR_IMAGES)
 
@@ -224,6 +233,69 @@ def call(kubectl: Kubectl, namespace: str, plan: list[Obj], timeout: float = 120
     proc = kubectl("exec", CLIENT_NAME, "-n", namespace, "-c", "client", "--", "python3", "-c",
                    CLIENT_PROGRAM.read_text(), json.dumps(plan), timeout=timeout)
     return json.loads(proc.stdout)
+
+
+GRPC_PROGRAM = Path(__file__).with_name("grpc_calls.py")
+# the image a gRPC client pod runs for each protocol (it has grpcio and that protocol's stubs), and its python
+GRPC_CLIENT_IMAGES = {"seldon": ("iris-model", "/opt/seldon/bin/python"), "v2": ("mlserver-iris", "/opt/mlserver/bin/python")}
+
+
+def grpc_client_name(protocol: str) -> str:
+    return f"grpc-client-{protocol}"
+
+
+def grpc_client_objects(namespace: str, protocol: str, part_of: str = "ml-serving-charts-kind") -> list[Obj]:
+    """A long-running pod to `kubectl exec` gRPC calls from (msc/grpc_calls.py), restricted like every pod here."""
+    image, python = GRPC_CLIENT_IMAGES[protocol]
+    lab = {"app.kubernetes.io/name": grpc_client_name(protocol), "app.kubernetes.io/part-of": part_of}
+    return [{
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": grpc_client_name(protocol), "namespace": namespace, "labels": lab},
+        "spec": {"automountServiceAccountToken": False, "securityContext": RESTRICTED_POD,
+                 "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "client", "image": APP_IMAGES[image], "imagePullPolicy": "IfNotPresent",
+                                 "command": [python, "-c", "import time\nwhile True: time.sleep(3600)"],
+                                 "env": [{"name": "HOME", "value": "/tmp"}],
+                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"},
+                                               "limits": {"cpu": "500m", "memory": "256Mi"}},
+                                 "securityContext": RESTRICTED_CONTAINER}],
+                 "volumes": [{"name": "tmp", "emptyDir": {}}]}}]
+
+
+def call_grpc(kubectl: Kubectl, namespace: str, protocol: str, target: str, rows: list[list[float]],
+              model: str = "", timeout: float = 120) -> Obj:
+    """One gRPC prediction from the grpc client pod (grpc_client_objects(namespace, protocol)); the answer as JSON."""
+    python = GRPC_CLIENT_IMAGES[protocol][1]
+    proc = kubectl("exec", grpc_client_name(protocol), "-n", namespace, "-c", "client", "--", python, "-c", GRPC_PROGRAM.read_text(),
+                   protocol, target, model or "-", json.dumps(rows), timeout=timeout)
+    return json.loads(proc.stdout)
+
+
+SELDON_CRD = "seldondeployments.machinelearning.seldon.io"
+
+
+def seldon_crd_values(kubectl: Kubectl, release: str, namespace: str) -> dict:
+    """seldon-operator values for a release on a cluster that may already have the SeldonDeployment CRD from
+    another release (the tests' and the demo's operators on a reused cluster): a CRD has one owning release, so
+    this one then leaves it alone (crd.install=false)."""
+    proc = kubectl("get", "crd", SELDON_CRD, "-o", "json", check=False)
+    if proc.returncode != 0:
+        return {}
+    notes = json.loads(proc.stdout)["metadata"].get("annotations", {})
+    owner = (notes.get("meta.helm.sh/release-name"), notes.get("meta.helm.sh/release-namespace"))
+    return {} if owner == (release, namespace) else {"crd": {"install": False}}
+
+
+def wait_seldon_webhook(kubectl: Kubectl, namespace: str, timeout: float = 180) -> None:
+    """Until the API server reaches the Seldon webhook (a Ready operator pod is not enough): a server-side dry run
+    of a SeldonDeployment succeeds."""
+    probe = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+             "metadata": {"name": "webhook-probe", "namespace": namespace},
+             "spec": {"predictors": [{"name": "p", "graph": {"name": "m", "implementation": "SKLEARN_SERVER",
+                                                            "modelUri": "gs://probe"}}]}}
+    wait_until(lambda: kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe), check=False).returncode == 0,
+               timeout, "the Seldon webhook to answer the API server")
 
 
 def ok(result: Obj, what: str) -> Obj:

@@ -9,7 +9,6 @@ harness.cluster.TEST_NAMESPACE_LABEL and are swept at the start of the next sess
 Timings (cluster up, image load, stacks) are printed in the terminal summary."""
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -18,7 +17,7 @@ from typing import Callable, Iterator
 import pytest
 
 from harness import require_built
-from harness.cluster import TEST_NAMESPACE_LABEL, Helm, rfc1123, sweep_test_namespaces, wait_until
+from harness.cluster import TEST_NAMESPACE_LABEL, Helm, sweep_test_namespaces
 from msc import clusters
 from msc import stack as ks
 from msc.clusters.contract import POOL_LABEL
@@ -130,31 +129,14 @@ def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
     executor_values = {"image": ks.image_values(executor),
                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}}
     helm_cli.install(release, "seldon-operator", ks.SELDON_NAMESPACE, create_namespace=True, wait=True,
-                     values={"image": ks.image_values(operator), "executor": executor_values})
-    # Ready is not enough: the API server must reach the webhook before a SeldonDeployment can be created
-    probe = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-             "metadata": {"name": "webhook-probe", "namespace": ks.SELDON_NAMESPACE},
-             "spec": {"predictors": [{"name": "p", "graph": {"name": "m", "implementation": "SKLEARN_SERVER",
-                                                            "modelUri": "gs://probe"}}]}}
-    wait_until(lambda: kind.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe),
-                                    check=False).returncode == 0, 180, "the Seldon webhook to answer the API server")
+                     values={"image": ks.image_values(operator), "executor": executor_values,
+                             **ks.seldon_crd_values(kind.kubectl, release, ks.SELDON_NAMESPACE)})
+    ks.wait_seldon_webhook(kind.kubectl, ks.SELDON_NAMESPACE)   # a Ready pod is not enough
     _timed("helm install seldon-operator (webhook answering)", t0)
     try:
         yield release
     finally:
         helm_cli.uninstall(release, ks.SELDON_NAMESPACE, check=False)
-
-
-@pytest.fixture
-def model_namespace(kind: KindEnv, make_namespace: Callable[..., str], request: pytest.FixtureRequest) -> Iterator[str]:
-    """A restricted namespace for one test's SeldonDeployments, deleted (and waited for) when the test ends: the
-    kind workers have 2 CPUs, and a finished graph's pods must not keep the next one Pending."""
-    callspec = getattr(request.node, "callspec", None)
-    param = "-".join(str(v) for v in callspec.params.values()) if callspec else ""
-    namespace = make_namespace(rfc1123(f"kind-{request.node.originalname.removeprefix('test_')[:24]}-{param}", 45))
-    yield namespace
-    kind.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s", "--ignore-not-found", check=False,
-                 timeout=240)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,18 @@
-"""Predictions through real Seldon inference graphs: the seldon-operator chart (operator + executor
-1.17.1) reconciles seldon-model releases (values/seldon-model/transformer.yaml and combiner.yaml, our
-iris images) in a restricted namespace, and each release's `helm test` predicts through the executor.
+"""Seldon inference graphs served for real: the seldon-operator chart (operator + executor 1.17.1, built from
+source) reconciles seldon-model releases in a restricted namespace, and every answer comes through the
+executor: graph shapes (MODEL, TRANSFORMER -> MODEL, COMBINER over two MODELs) with meta.requestPath naming
+every node, the RANDOM_ABTEST split measured over 1,000 requests, the epsilon-greedy multi-armed bandit moved by
+/api/v1.0/feedback, and request logging as CloudEvents to an in-cluster sink. All graphs are installed at once
+(module fixture `graphs`), so their pods start side by side.
 
 The operator and executor images are built from the verified source by `scripts/images all` (scripts/test),
 with the patch that gives the containers the operator injects a restricted securityContext (without it no model
-pod is admitted in the restricted namespace)."""
+pod is admitted in the restricted namespace). `helm test` of seldon-model against a live SeldonDeployment runs in
+test_kind_ct_install.py (ct install --upgrade of its ci scenarios)."""
 from __future__ import annotations
 
-import base64
 import json
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
@@ -17,27 +20,13 @@ import yaml
 from msc import stack as ks
 from msc.iris import SETOSA_CM, VIRGINICA_CM, argmax_classes, seldon_rows
 from msc.proc import wait_until
-from harness import VALUES, find
+from harness import VALUES
 from harness.cluster import Helm
 from kind_support import KindEnv, install_model, wait_available
 
 Obj = dict[str, Any]
 
 pytestmark = pytest.mark.cluster_kind
-
-
-@pytest.mark.parametrize("scenario", ["transformer", "combiner"])
-def test_graph_predicts_through_the_executor(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                             model_namespace: str, scenario: str) -> None:
-    kind.require("iris-model", "iris-transformer", "iris-combiner", "helm-test-client")
-    namespace = model_namespace
-    release = f"iris-{scenario}"
-    helm_cli.install(release, "seldon-model", namespace, values_files=[VALUES / "seldon-model" / f"{scenario}.yaml"],
-                     wait=True)
-    proc = helm_cli.run("test", release, "--namespace", namespace, "--logs", "--timeout", "300s", check=False,
-                        timeout=360)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "HTTP 200" in proc.stdout, proc.stdout
 
 
 # ---------------------------------------------------------------- graph shapes through the executor's REST API
@@ -70,23 +59,43 @@ SHAPES: dict[str, tuple[Obj, list[str], float]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def graphs(kind: KindEnv, helm_cli: Helm, seldon_operator: str, make_namespace: Callable[..., str]) -> Iterator[Obj]:
+    """Every graph of this module installed at once (their pods start side by side) in one restricted namespace
+    with the client pod and the CloudEvents sink: {namespace, sdeps: {name: SeldonDeployment name}}."""
+    kind.require("iris-model", "iris-transformer", "iris-combiner", "mab-epsilon-greedy", "helm-test-client")
+    namespace = make_namespace("kind-graphs")
+    ks.apply(kind.kubectl, [*sink_objects(namespace), *ks.client_objects(namespace)])
+    sink = f"http://event-sink.{namespace}.svc.cluster.local:8080"
+    logged = {"predictors": [{"name": "default",
+                              "graph": {"name": "classifier", "type": "MODEL", "logger": {"mode": "all", "url": sink}},
+                              "components": {"classifier": {"image": image("iris-model")}}}]}
+    releases = {**{shape: values for shape, (values, _, _) in SHAPES.items()}, "ab": ab_values(0.5), "ab80": ab_values(0.8), "mab": BANDIT_VALUES,
+                "logged": logged}
+    sdeps = {name: install_model(kind, helm_cli, namespace, name, values)["metadata"]["name"]
+             for name, values in releases.items()}
+    for name in sdeps.values():
+        wait_available(kind, name, namespace)
+    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    ks.rollout(kind.kubectl, namespace, "deployment/event-sink", 180)
+    yield {"namespace": namespace, "sdeps": sdeps, "sink": sink}
+    kind.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def predictions_url(graphs: Obj, name: str) -> str:
+    return f"http://{graphs['sdeps'][name]}-default.{graphs['namespace']}.svc.cluster.local:8000/api/v1.0/predictions"
+
+
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_graph_shape_answers_through_every_node(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                                model_namespace: str, shape: str) -> None:
+def test_graph_shape_answers_through_every_node(kind: KindEnv, graphs: Obj, shape: str) -> None:
     """Each node's effect is in the answer: the transformer turns millimetres into the centimetres the model
     needs (the classes come out right only through it), the combiner's rows are the average of its children's
     (identical models: the same rows), and meta.requestPath names every node the request went through."""
-    kind.require("iris-model", "iris-transformer", "iris-combiner", "helm-test-client")
-    values, nodes, unit = SHAPES[shape]
-    namespace = model_namespace
-    ks.apply(kind.kubectl, ks.client_objects(namespace))
-    sdep = install_model(kind, helm_cli, namespace, f"iris-{shape}", values)
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-    url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+    _, nodes, unit = SHAPES[shape]
     rows = [[x * unit for x in row] for row in (SETOSA_CM, VIRGINICA_CM)]
-    answer = ks.ok(ks.call(kind.kubectl, namespace, [{"name": "p", "url": url, "body": {"data": {"ndarray": rows}},
-                                                      "retry": 60}])["p"], f"{shape} prediction")
+    answer = ks.ok(ks.call(kind.kubectl, graphs["namespace"], [{"name": "p", "url": predictions_url(graphs, shape),
+                                                                "body": {"data": {"ndarray": rows}}, "retry": 60}])["p"],
+                   f"{shape} prediction")
     assert argmax_classes(seldon_rows(answer)) == ["setosa", "virginica"], answer
     assert sorted(answer["meta"]["requestPath"]) == sorted(nodes), answer["meta"]
     if shape == "transformer":
@@ -112,25 +121,23 @@ print(json.dumps(seen))
 """
 
 
-def test_random_abtest_split_matches_the_configured_ratio(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                                         model_namespace: str) -> None:
-    """values/seldon-model/ab-test.yaml (RANDOM_ABTEST, ratioA 0.5), then ratioA 0.8 by helm upgrade: over 1,000
-    requests each, model-a's share is within 5 points of the ratio."""
-    kind.require("iris-model", "helm-test-client")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, ks.client_objects(namespace))
+def ab_values(ratio: float) -> Obj:
     values = yaml.safe_load((VALUES / "seldon-model" / "ab-test.yaml").read_text())
+    values["predictors"][0]["graph"]["parameters"][0]["value"] = ratio
+    return values
+
+
+def test_random_abtest_split_matches_the_configured_ratio(kind: KindEnv, graphs: Obj) -> None:
+    """values/seldon-model/ab-test.yaml (RANDOM_ABTEST) with ratioA 0.5 and, as a second release, 0.8: over 1,000
+    requests each, model-a's share is within 5 points of the ratio. (Two releases, not a `helm upgrade` of one:
+    changing a running SeldonDeployment can leave 1.17.1's operator rewriting its Deployment in a loop while the
+    rollout stalls on ReplicaSet conflicts, upstream SeldonIO/seldon-core#5082, seen here too.)"""
+    namespace = graphs["namespace"]
     shares = {}
-    for ratio in (0.5, 0.8):
-        values["predictors"][0]["graph"]["parameters"][0]["value"] = ratio
-        helm_cli.upgrade("ab", "seldon-model", namespace, values=values, install=True)
-        sdep = find(helm_cli.manifest("ab", namespace), "SeldonDeployment")
-        wait_available(kind, sdep["metadata"]["name"], namespace)
-        ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-        url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
-        ks.call(kind.kubectl, namespace, [{"name": "warm", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
-                                           "retry": 120}])
-        wait_until(lambda: _router_has(kind, namespace, sdep["metadata"]["name"], ratio), 180, f"router ratioA={ratio}")
+    for release, ratio in (("ab", 0.5), ("ab80", 0.8)):
+        url = predictions_url(graphs, release)
+        ks.ok(ks.call(kind.kubectl, namespace, [{"name": "warm", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
+                                                 "retry": 150}], timeout=200)["warm"], "first prediction")
         proc = kind.kubectl("exec", ks.CLIENT_NAME, "-n", namespace, "-c", "client", "--", "python3", "-c",
                             COUNT_ROUTES, url, str(SPLIT_REQUESTS), json.dumps(["model-a", "model-b"]), timeout=600)
         seen = json.loads(proc.stdout)
@@ -139,17 +146,6 @@ def test_random_abtest_split_matches_the_configured_ratio(kind: KindEnv, helm_cl
         assert abs(shares[ratio] - ratio) <= 0.05, f"ratioA {ratio}: model-a answered {shares[ratio]:.3f} of {seen}"
     print("RANDOM_ABTEST split over 1,000 requests each: " +
           ", ".join(f"ratioA {r} -> model-a {s:.3f}" for r, s in shares.items()))
-
-
-def _router_has(kind: KindEnv, namespace: str, name: str, ratio: float) -> bool:
-    """The executor of the running pods carries ratioA=ratio (a helm upgrade rolls the pods)."""
-    pods = kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"seldon-deployment-id={name}")["items"]
-    running = [p for p in pods if p["metadata"].get("deletionTimestamp") is None
-               and all(c.get("ready") for c in p.get("status", {}).get("containerStatuses", []))]
-    want = json.dumps(ratio)
-    return bool(running) and len(running) == len(pods) and all(
-        want in base64.b64decode(next(e["value"] for c in p["spec"]["containers"] for e in c.get("env", [])
-                                      if e["name"] == "ENGINE_PREDICTOR")).decode() for p in running)
 
 
 # ---------------------------------------------------------------- multi-armed bandit: feedback moves the traffic
@@ -189,20 +185,14 @@ BANDIT_VALUES = {
                        "model-a": {"image": image("iris-model")}, "model-b": {"image": image("iris-model")}}}]}
 
 
-def test_epsilon_greedy_feedback_shifts_traffic_to_the_better_arm(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                                                  model_namespace: str) -> None:
+def test_epsilon_greedy_feedback_shifts_traffic_to_the_better_arm(kind: KindEnv, graphs: Obj) -> None:
     """Seldon's epsilon-greedy router (components/routers, built from source) over two models: 200 requests
     without feedback mostly go to its starting arm; the other arm is then rewarded through /api/v1.0/feedback
     for 200 requests, after which 200 more requests mostly go to the rewarded arm (about 1 - epsilon/2)."""
-    kind.require("mab-epsilon-greedy", "iris-model", "helm-test-client")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, ks.client_objects(namespace))
-    sdep = install_model(kind, helm_cli, namespace, "mab", BANDIT_VALUES)
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-    base = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000"
+    namespace = graphs["namespace"]
+    base = predictions_url(graphs, "mab").removesuffix("/api/v1.0/predictions")
     ks.call(kind.kubectl, namespace, [{"name": "warm", "url": f"{base}/api/v1.0/predictions",
-                                       "body": {"data": {"ndarray": [SETOSA_CM]}}, "retry": 120}])
+                                       "body": {"data": {"ndarray": [SETOSA_CM]}}, "retry": 120}], timeout=180)
 
     def rounds(n: int, reward: int) -> dict[int, int]:
         proc = kind.kubectl("exec", ks.CLIENT_NAME, "-n", namespace, "-c", "client", "--", "python3", "-c",
@@ -259,25 +249,14 @@ def sink_objects(namespace: str) -> list[Obj]:
              "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}}]
 
 
-def test_request_logger_sends_cloudevents_to_a_sink(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                                   model_namespace: str) -> None:
+def test_request_logger_sends_cloudevents_to_a_sink(kind: KindEnv, graphs: Obj) -> None:
     """A MODEL node with `logger: {mode: all, url: <sink>}`: for one prediction the executor posts the request
-    and the response as CloudEvents (ce-type io.seldon.serving.inference.request / .response, the same ce-id),
-    and the sink holds both bodies."""
-    kind.require("iris-model", "helm-test-client")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, [*sink_objects(namespace), *ks.client_objects(namespace)])
-    ks.rollout(kind.kubectl, namespace, "deployment/event-sink", 180)
-    sink = f"http://event-sink.{namespace}.svc.cluster.local:8080"
-    values = {"predictors": [{"name": "default",
-                              "graph": {"name": "classifier", "type": "MODEL", "logger": {"mode": "all", "url": sink}},
-                              "components": {"classifier": {"image": image("iris-model")}}}]}
-    sdep = install_model(kind, helm_cli, namespace, "logged", values)
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-    url = f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
-    ks.ok(ks.call(kind.kubectl, namespace, [{"name": "p", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
-                                             "retry": 60}])["p"], "logged prediction")
+    and the response as CloudEvents (ce-type io.seldon.serving.inference.request / .response, the same
+    ce-requestid), and the sink holds both bodies."""
+    namespace, sink = graphs["namespace"], graphs["sink"]
+    ks.ok(ks.call(kind.kubectl, namespace, [{"name": "p", "url": predictions_url(graphs, "logged"),
+                                             "body": {"data": {"ndarray": [SETOSA_CM]}}, "retry": 60}])["p"],
+          "logged prediction")
 
     def both_logged() -> list[Obj] | None:
         events = ks.call(kind.kubectl, namespace, [{"name": "e", "url": sink}])["e"]["body"]
@@ -285,10 +264,18 @@ def test_request_logger_sends_cloudevents_to_a_sink(kind: KindEnv, helm_cli: Hel
         return events if {"io.seldon.serving.inference.request", "io.seldon.serving.inference.response"} <= types \
             else None
     events = wait_until(both_logged, 60, "request and response CloudEvents at the sink")
-    by_type = {e["headers"]["ce-type"]: e for e in events}
-    request, response = by_type["io.seldon.serving.inference.request"], by_type["io.seldon.serving.inference.response"]
-    assert request["headers"]["ce-id"] == response["headers"]["ce-id"], events
+    by_type: dict[str, list[Obj]] = {}
+    for event in events:
+        by_type.setdefault(event["headers"]["ce-type"], []).append(event)
+    # each event has its own ce-id; the two of one prediction share the executor's ce-requestid extension (and
+    # the client may have retried while the pod was warming up)
+    response = by_type["io.seldon.serving.inference.response"][-1]
+    request = next((e for e in by_type["io.seldon.serving.inference.request"]
+                    if e["headers"]["ce-requestid"] == response["headers"]["ce-requestid"]), None)
+    assert request is not None, f"no request event with the response's ce-requestid: {events}"
+    assert request["headers"]["ce-id"] != response["headers"]["ce-id"], events
     assert json.loads(request["body"])["data"]["ndarray"] == [SETOSA_CM], request
     assert argmax_classes(seldon_rows(json.loads(response["body"]))) == ["setosa"], response
-    print(f"CloudEvents at the sink: {sorted(by_type)}, ce-id {request['headers']['ce-id']}, "
+    print(f"CloudEvents at the sink: {sorted(by_type)} ({len(events)} events), ce-requestid "
+          f"{request['headers']['ce-requestid']}, "
           f"ce-source {request['headers'].get('ce-source')}")

@@ -12,7 +12,6 @@ the storage initializer (rclone) and every answer coming through the executor:
 Every pod runs in a namespace that enforces Pod Security `restricted`."""
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import tempfile
@@ -33,18 +32,7 @@ Obj = dict[str, Any]
 
 STORE_PORT = 8333
 MODEL_DIR = "/var/local/msc-models"   # on the CPU worker node: the pvc:// volume (a local PersistentVolume)
-# A pod of the iris-model image (seldon-core 1.17.1, grpcio) to run gRPC calls from: `kubectl exec ... python -c`
-GRPC_CLIENT = "grpc-client"
-SELDON_GRPC_CALL = """
-import json, sys
-import grpc
-from google.protobuf import json_format
-from seldon_core.proto import prediction_pb2, prediction_pb2_grpc
-target, rows = sys.argv[1], json.loads(sys.argv[2])
-stub = prediction_pb2_grpc.SeldonStub(grpc.insecure_channel(target))
-request = json_format.ParseDict({"data": {"ndarray": rows}}, prediction_pb2.SeldonMessage())
-print(json_format.MessageToJson(stub.Predict(request, timeout=60)))
-"""
+
 
 
 def restricted_pod(containers: list[Obj], init: list[Obj] = (), volumes: list[Obj] = ()) -> Obj:
@@ -147,44 +135,6 @@ def iris_values(model_uri: str, secret: str | None = None) -> Obj:
     return values
 
 
-V2_GRPC_CALL = """
-import json, sys
-import grpc
-from mlserver.grpc import dataplane_pb2 as pb, dataplane_pb2_grpc
-from mlserver.grpc.converters import ModelInferResponseConverter
-target, model, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-stub = dataplane_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(target))
-tensor = pb.ModelInferRequest.InferInputTensor(name="input-0", datatype="FP64", shape=[len(rows), len(rows[0])],
-                                               contents=pb.InferTensorContents(fp64_contents=sum(rows, [])))
-reply = stub.ModelInfer(pb.ModelInferRequest(model_name=model, inputs=[tensor]), timeout=60)
-print(ModelInferResponseConverter.to_types(reply).model_dump_json())
-"""
-# client pod image -> its python
-CLIENT_PYTHON = {"iris-model": "/opt/seldon/bin/python", "mlserver-iris": "/opt/mlserver/bin/python"}
-
-
-def grpc_client(kind: KindEnv, namespace: str, image_key: str = "iris-model") -> None:
-    spec = restricted_pod([{"name": "client", "image": ks.APP_IMAGES[image_key],
-                            "command": [CLIENT_PYTHON[image_key], "-c", "import time\nwhile True: time.sleep(3600)"],
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
-                          volumes=[{"name": "tmp", "emptyDir": {}}])
-    ks.apply(kind.kubectl, [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": GRPC_CLIENT, "namespace": namespace},
-                             "spec": spec}])
-    ks.wait_pod_ready(kind.kubectl, namespace, GRPC_CLIENT, 180)
-
-
-def seldon_grpc(kind: KindEnv, namespace: str, target: str, rows: list[list[float]]) -> Obj:
-    proc = kind.kubectl("exec", GRPC_CLIENT, "-n", namespace, "-c", "client", "--", CLIENT_PYTHON["iris-model"], "-c",
-                        SELDON_GRPC_CALL, target, json.dumps(rows), timeout=120)
-    return json.loads(proc.stdout)
-
-
-def v2_grpc(kind: KindEnv, namespace: str, target: str, model: str, rows: list[list[float]]) -> Obj:
-    proc = kind.kubectl("exec", GRPC_CLIENT, "-n", namespace, "-c", "client", "--", CLIENT_PYTHON["mlserver-iris"], "-c",
-                        V2_GRPC_CALL, target, model, json.dumps(rows), timeout=120)
-    return json.loads(proc.stdout)
-
-
 def classes(answer: Obj) -> list[int]:
     rows = answer["data"]["ndarray"] if "ndarray" in answer["data"] else answer["data"]["tensor"]["values"]
     return [max(range(len(r)), key=r.__getitem__) for r in rows]
@@ -202,46 +152,47 @@ def assert_serves(kind: KindEnv, namespace: str, sdep: Obj) -> list[str]:
     body = ks.ok(rest, "REST prediction through the executor")
     assert classes(body) == [0, 2], body
     assert node in body["meta"]["requestPath"], body["meta"]
-    grpc = seldon_grpc(kind, namespace, f"{host}:5001", rows)
+    grpc = ks.call_grpc(kind.kubectl, namespace, "seldon", f"{host}:5001", rows)
     assert classes(grpc) == [0, 2], grpc
     assert node in grpc["meta"]["requestPath"], grpc["meta"]
     return [f"REST {classes(body)} via {body['meta']['requestPath']}", f"gRPC {classes(grpc)}"]
 
 
-def test_sklearn_server_from_in_cluster_s3(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj,
-                                           model_namespace: str) -> None:
-    kind.require("sklearnserver", "helm-test-client", "iris-model")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, [s3_secret("iris-s3", namespace, model_store, model_store["secret"]),
-                            *ks.client_objects(namespace)])
-    sdep = install_model(kind, helm_cli, namespace, "iris-s3", iris_values("s3://models/iris", "iris-s3"))
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    grpc_client(kind, namespace)
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-    print("\n".join(assert_serves(kind, namespace, sdep)))
-
-
-def test_sklearn_server_from_pvc(kind: KindEnv, helm_cli: Helm, seldon_operator: str, pvc_volume: str,
-                                 model_namespace: str) -> None:
-    kind.require("sklearnserver", "helm-test-client", "iris-model")
-    namespace = model_namespace
+@pytest.fixture(scope="module")
+def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj, pvc_volume: str,
+           make_namespace: Callable[..., str]) -> Iterator[Obj]:
+    """Every release of this module installed at once (their pods start side by side), in one restricted
+    namespace with the Secrets, the claim and the client pods they need: SKLEARN_SERVER from S3, from the PVC and
+    with a wrong key, and the v2 MLServer scenario. {namespace, sdeps: {name: SeldonDeployment}}."""
+    kind.require("sklearnserver", "mlserver-iris", "iris-model", "helm-test-client", "rclone-storage-initializer")
+    namespace = make_namespace("kind-serving")
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "iris-models", "namespace": namespace},
              "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "msc-local", "volumeName": pvc_volume,
                       "resources": {"requests": {"storage": "10Mi"}}}}
-    ks.apply(kind.kubectl, [claim, *ks.client_objects(namespace)])
-    sdep = install_model(kind, helm_cli, namespace, "iris-pvc", iris_values("pvc://iris-models/iris"))
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    grpc_client(kind, namespace)
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
-    print("\n".join(assert_serves(kind, namespace, sdep)))
+    ks.apply(kind.kubectl, [s3_secret("models-s3", namespace, model_store, model_store["secret"]),
+                            s3_secret("models-s3-wrong-key", namespace, model_store, "not-the-secret-key"), claim,
+                            *ks.client_objects(namespace), *ks.grpc_client_objects(namespace, "seldon"),
+                            *ks.grpc_client_objects(namespace, "v2")])
+    releases = {"s3": iris_values("s3://models/iris", "models-s3"), "pvc": iris_values("pvc://iris-models/iris"),
+                "badkey": iris_values("s3://models/iris", "models-s3-wrong-key"),
+                "v2": yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text())}
+    sdeps = {name: install_model(kind, helm_cli, namespace, f"iris-{name}", values) for name, values in releases.items()}
+    for name in ("s3", "pvc", "v2"):
+        wait_available(kind, sdeps[name]["metadata"]["name"], namespace)
+    for pod in (ks.CLIENT_NAME, ks.grpc_client_name("seldon"), ks.grpc_client_name("v2")):
+        ks.wait_pod_ready(kind.kubectl, namespace, pod, 180)
+    yield {"namespace": namespace, "sdeps": sdeps}
+    kind.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                                                model_store: Obj, model_namespace: str) -> None:
-    kind.require("sklearnserver", "rclone-storage-initializer")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, [s3_secret("iris-s3", namespace, model_store, "not-the-secret-key")])
-    sdep = install_model(kind, helm_cli, namespace, "iris-badkey", iris_values("s3://models/iris", "iris-s3"))
+@pytest.mark.parametrize("source", ["s3", "pvc"])
+def test_sklearn_server_downloads_and_serves(kind: KindEnv, served: Obj, source: str) -> None:
+    """modelUri s3://models/iris (credentials from the Secret envSecretRefName names) or pvc://iris-models/iris."""
+    print("\n".join(assert_serves(kind, served["namespace"], served["sdeps"][source])))
+
+
+def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, served: Obj) -> None:
+    namespace, sdep = served["namespace"], served["sdeps"]["badkey"]
     initializer = f"{sdep['spec']['predictors'][0]['graph']['name']}-model-initializer"
 
     def failed_initializer() -> tuple[str, str] | None:
@@ -252,7 +203,7 @@ def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, 
                 if status["name"] == initializer and last and last.get("exitCode", 0) != 0:
                     return pod["metadata"]["name"], status["state"].get("waiting", {}).get("reason", "Error")
         return None
-    pod, reason = wait_until(failed_initializer, 240, f"the storage initializer of {namespace} to fail")
+    pod, reason = wait_until(failed_initializer, 240, f"the storage initializer of {sdep['metadata']['name']} to fail")
     logs = kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, "--previous", check=False).stdout \
         or kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, check=False).stdout
     assert "Failed to copy" in logs and "403" in logs, logs[-2000:]
@@ -262,19 +213,11 @@ def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, 
     assert state.get("state") != "Available", state
 
 
-def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
-                                        model_namespace: str) -> None:
+def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, served: Obj) -> None:
     """values/seldon-model/v2-mlserver.yaml (protocol v2, MLServer serving the iris classifier): the executor
     answers /v2/models/classifier/infer over REST and inference.GRPCInferenceService/ModelInfer over gRPC
     (grpcio with MLServer's own stubs), with the classes of two textbook flowers."""
-    kind.require("mlserver-iris", "helm-test-client")
-    namespace = model_namespace
-    ks.apply(kind.kubectl, ks.client_objects(namespace))
-    values = yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text())
-    sdep = install_model(kind, helm_cli, namespace, "iris-v2", values)
-    wait_available(kind, sdep["metadata"]["name"], namespace)
-    grpc_client(kind, namespace, "mlserver-iris")
-    ks.wait_pod_ready(kind.kubectl, namespace, ks.CLIENT_NAME, 180)
+    namespace, sdep = served["namespace"], served["sdeps"]["v2"]
     host = f"{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local"
     rows = [SETOSA_CM, VIRGINICA_CM]
     request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": sum(rows, [])}]}
@@ -282,6 +225,6 @@ def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, helm_cli: Helm, seldon_op
                                                "body": request, "retry": 60}])["rest"]
     out = ks.ok(rest, "v2 REST inference through the executor")["outputs"][0]
     assert out["data"] == [0, 2], out
-    grpc = v2_grpc(kind, namespace, f"{host}:5001", "classifier", rows)
+    grpc = ks.call_grpc(kind.kubectl, namespace, "v2", f"{host}:5001", rows, model="classifier")
     assert grpc["outputs"][0]["data"] == [0, 2], grpc
     print(f"v2 REST {out['data']}, v2 gRPC {grpc['outputs'][0]['data']} (setosa, virginica)")

@@ -51,10 +51,18 @@ def test_no_path_hacks() -> None:
     assert not offenders, f"{hack} in {offenders}: import through pytest.ini's pythonpath or python3 -m msc.*"
 
 
+# Programs whose source the package sends to a client pod (`kubectl exec ... python -c`), whose image has the
+# libraries they import; the package itself never imports them.
+POD_PROGRAMS = {PACKAGE / "grpc_calls.py"}
+
+
 def test_package_uses_only_the_standard_library_and_itself() -> None:
     """It runs before the venv exists (scripts/bootstrap makes the venv) and never reaches into tests/."""
     foreign = {}
-    for path in PACKAGE.rglob("*.py"):
+    importers = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                 if any(i.endswith(".grpc_calls") or i == "msc.grpc_calls" for i in imports_of(p))}
+    assert not importers, f"pod programs ({[p.name for p in POD_PROGRAMS]}) are sent to pods, never imported: {importers}"
+    for path in set(PACKAGE.rglob("*.py")) - POD_PROGRAMS:
         for name in imports_of(path):
             top = name.split(".")[0]
             if top not in sys.stdlib_module_names and top != "msc" and top != "__future__":

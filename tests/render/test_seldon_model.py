@@ -136,7 +136,7 @@ def test_ab_test_router_is_builtin(helm: str) -> None:
     rendered = objs("ab-test", helm=helm)
     assert_valid(rendered)
     graph = predictor(rendered)["graph"]
-    assert (graph["type"], graph["implementation"]) == ("ROUTER", "RANDOM_ABTEST")
+    assert graph["implementation"] == "RANDOM_ABTEST" and "type" not in graph, "with a type the executor calls a router container"
     assert graph["parameters"] == [{"name": "ratioA", "type": "FLOAT", "value": "0.5"}]
     assert [child["name"] for child in graph["children"]] == ["model-a", "model-b"]
     assert list(containers(predictor(rendered))) == ["model-a", "model-b"], "the built-in router has no container"
@@ -705,6 +705,10 @@ RULES: dict[str, tuple[dict, str]] = {
     "builtin-type": ({"predictors": [{**AB_THREE, "graph": {**AB_THREE["graph"], "type": "COMBINER", "children": AB_THREE["graph"]["children"][:2]},
                                       "components": {"a": image("iris-model"), "b": image("iris-model")}}]},
                      "predictors[0].graph.type is COMBINER but the built-in RANDOM_ABTEST is a ROUTER"),
+    # found on kind: with type ROUTER the 1.17.1 executor calls the (absent) router's endpoint and panics
+    "abtest-with-type": ({"predictors": [{**AB_THREE, "graph": {**AB_THREE["graph"], "type": "ROUTER", "children": AB_THREE["graph"]["children"][:2]},
+                                          "components": {"a": image("iris-model"), "b": image("iris-model")}}]},
+                         "predictors[0].graph (ab) sets type ROUTER with implementation RANDOM_ABTEST: the 1.17.1 executor then calls a router container"),
     "parameter-type": ({"predictors": [model(parameters=[{"name": "k", "type": "INT", "value": 2.5}])]},
                        'predictors[0].graph.parameters[0] (k) has type INT but value "2.5": give a whole number'),
     "no-engine-graph": ({"predictors": [{**model(), "noEngine": True, "graph": {"name": "classifier", "type": "TRANSFORMER", "children": [

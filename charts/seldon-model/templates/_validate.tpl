@@ -165,6 +165,9 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- if and (eq $kind "builtin") $node.type (ne $node.type (get $expectedType $impl)) -}}
 {{- fail (printf "%s.type is %s but the built-in %s is a %s: set %s.type: %s or remove it" $path $node.type $impl (get $expectedType $impl) $path (get $expectedType $impl)) -}}
 {{- end -}}
+{{- if and (eq $impl "RANDOM_ABTEST") $node.type -}}
+{{- fail (printf "%s (%s) sets type %s with implementation RANDOM_ABTEST: the 1.17.1 executor then calls a router container this node does not have and crashes on every request (connection closed); remove %s.type, the executor runs RANDOM_ABTEST itself" $path $node.name $node.type $path) -}}
+{{- end -}}
 {{- $nodeType := $node.type | default (get $expectedType $impl) -}}
 {{- if and (has $nodeType (list "ROUTER" "COMBINER")) (lt (len $children) 1) -}}
 {{- fail (printf "%s (%s) is a %s without children: a %s sends each request to its children; add at least one or make it a MODEL" $path $node.name $nodeType $nodeType) -}}
