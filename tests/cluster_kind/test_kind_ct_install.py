@@ -163,7 +163,8 @@ def test_ct_install_ml_platform(kind: KindEnv, ct_repo: Path, prometheus_stack: 
     """The umbrella with its GPU pool, monitoring, the Seldon operator and the restricted model namespace (named
     ct-models, so a reused cluster's platform release keeps its own)."""
     args = [*gpu_node_pool_on_kind(ct_repo, under="gpu-node-pool"), *ml_monitoring_on_kind(under="ml-monitoring"),
-            "--set=modelNamespaces[0].name=ct-models", NO_CRD.replace("--set=", "--set=seldon-operator.")]
+            "--set=modelNamespaces[0].name=ct-models", NO_CRD.replace("--set=", "--set=seldon-operator."),
+            *operator_test_image("seldon-operator.")]
     clusters.cluster("kind", kind.name).load([ks.BUSYBOX_STANDIN])
     check_ct(ct_install(ct_repo, kind, "ml-platform", args), scenario_count(ct_repo, "ml-platform"))
 
@@ -173,5 +174,12 @@ def test_ct_install_seldon_charts(kind: KindEnv, ct_repo: Path, seldon_operator:
     """seldon-operator (a second operator release, without the CRD) and seldon-model, whose SeldonDeployments
     the session's operator serves: every ci scenario installed, upgraded from the previous revision and tested
     (`helm test` predicts through the executor)."""
-    check_ct(ct_install(ct_repo, kind, chart, [NO_CRD] if chart == "seldon-operator" else []),
+    clusters.cluster("kind", kind.name).load([ks.BUSYBOX_STANDIN])
+    check_ct(ct_install(ct_repo, kind, chart, [NO_CRD, *operator_test_image()] if chart == "seldon-operator" else []),
              scenario_count(ct_repo, chart))
+
+
+def operator_test_image(at: str = "") -> list[str]:
+    """seldon-operator's helm test runs busybox (wget, nc), which no registry serves here: the Debian stand-in
+    (curl), which its test script also handles."""
+    return [f"--set={at}tests.image.{k}={v}" for k, v in ks.busybox_standin_values().items()]
