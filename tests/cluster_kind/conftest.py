@@ -128,9 +128,11 @@ def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
     # the executor's request is upstream's 0.5 CPU: a 2-core kind worker could then hold two graphs at once
     executor_values = {"image": ks.image_values(executor),
                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}}
-    helm_cli.install(release, "seldon-operator", ks.SELDON_NAMESPACE, create_namespace=True, wait=True,
+    # upgrade --install: a reused cluster may still hold the release of a session that was killed
+    helm_cli.upgrade(release, "seldon-operator", ks.SELDON_NAMESPACE, install=True, wait=True,
                      values={"image": ks.image_values(operator), "executor": executor_values,
-                             **ks.seldon_crd_values(kind.kubectl, release, ks.SELDON_NAMESPACE)})
+                             **ks.seldon_crd_values(kind.kubectl, release, ks.SELDON_NAMESPACE)},
+                     extra=["--create-namespace"])
     ks.wait_seldon_webhook(kind.kubectl, ks.SELDON_NAMESPACE)   # a Ready pod is not enough
     _timed("helm install seldon-operator (webhook answering)", t0)
     try:

@@ -54,9 +54,26 @@ class Monitoring:
 
 # ------------------------------------------------------------------ SeldonDeployments
 
+# The kind workers have 2 CPUs and a tier holds a dozen graphs at once: every component of a test graph asks for
+# 20m (the chart's default is 100m), and components that set their own resources keep them unless small_graph
+# drops them.
+SMALL_DEFAULTS = {"resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}
+
+
+def small_graph(values: Obj) -> Obj:
+    """values with SMALL_DEFAULTS and no component's own resource requests."""
+    out = json.loads(json.dumps(values))
+    out["defaults"] = {**out.get("defaults", {}), **SMALL_DEFAULTS}
+    for predictor in out.get("predictors", []):
+        for component in (predictor.get("components") or {}).values():
+            if isinstance(component, dict):
+                component.pop("resources", None)
+    return out
+
+
 def install_model(kind: KindEnv, helm: Helm, namespace: str, release: str, values: Obj) -> Obj:
-    """helm install seldon-model; returns the SeldonDeployment it rendered."""
-    helm.install(release, "seldon-model", namespace, values=values)
+    """helm install seldon-model (with small_graph's requests); returns the SeldonDeployment it rendered."""
+    helm.install(release, "seldon-model", namespace, values=small_graph(values))
     return find(helm.manifest(release, namespace), "SeldonDeployment")
 
 

@@ -204,9 +204,17 @@ def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, 
                     return pod["metadata"]["name"], status["state"].get("waiting", {}).get("reason", "Error")
         return None
     pod, reason = wait_until(failed_initializer, 240, f"the storage initializer of {sdep['metadata']['name']} to fail")
-    logs = kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, "--previous", check=False).stdout \
-        or kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, check=False).stdout
-    assert "Failed to copy" in logs and "403" in logs, logs[-2000:]
+
+    def failure_logged() -> str | None:
+        """The failed run's log (--previous while it restarts, else the current one; either may be gone for a
+        moment while the kubelet replaces the container)."""
+        for args in (["--previous"], []):
+            out = kind.kubectl("logs", pod, "-n", namespace, "-c", initializer, *args, check=False).stdout
+            if "Failed to copy" in out:
+                return out
+        return None
+    logs = wait_until(failure_logged, 120, f"the log of {initializer} to say why")
+    assert "403" in logs, logs[-2000:]
     line = next(x for x in logs.splitlines() if "Failed to copy" in x)
     print(f"{pod}: init container {initializer} {reason}: {line[:300]}")
     state = kind.kubectl.json("get", "seldondeployment", sdep["metadata"]["name"], "-n", namespace).get("status", {})
