@@ -37,11 +37,6 @@ DEMO_IMAGES = ["iris-model", "iris-transformer", "helm-test-client", "prometheus
 ROUTER, CHILDREN = "ab-router", ("model-a", "model-b")
 
 
-def image_of(key: str) -> dict[str, str]:
-    repository, tag = ks.APP_IMAGES[key].rsplit(":", 1)
-    return {"repository": repository, "tag": tag}
-
-
 # seldon-model values: callers send millimetres, the transformer makes them the centimetres the models know, and
 # Seldon's RANDOM_ABTEST router (in the executor) sends each request to one of two models (here the same model
 # twice: the answer says which one served it).
@@ -52,8 +47,8 @@ DEMO_GRAPH = {"predictors": [{
               "children": [{"name": ROUTER, "implementation": "RANDOM_ABTEST",
                             "parameters": [{"name": "ratioA", "type": "FLOAT", "value": 0.5}],
                             "children": [{"name": c, "type": "MODEL"} for c in CHILDREN]}]},
-    "components": {"transformer": {"image": image_of("iris-transformer")},
-                   **{c: {"image": image_of("iris-model")} for c in CHILDREN}}}]}
+    "components": {"transformer": {"image": ks.component_image("iris-transformer")},
+                   **{c: {"image": ks.component_image("iris-model")} for c in CHILDREN}}}]}
 STARTED = time.monotonic()
 STEPS: list[tuple[str, float]] = []
 

@@ -70,6 +70,12 @@ def image_values(ref: str) -> dict[str, str]:
     return {"registry": "", "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
 
 
+def component_image(key: str) -> dict[str, str]:
+    """seldon-model's components.<node>.image for one of our images (an APP_IMAGES key)."""
+    repository, tag = APP_IMAGES[key].rsplit(":", 1)
+    return {"repository": repository, "tag": tag}
+
+
 def seldon_operator_available() -> bool:
     return all(docker_has(ref) for ref in SELDON_OPERATOR_IMAGES)
 

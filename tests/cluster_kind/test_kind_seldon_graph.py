@@ -31,30 +31,25 @@ pytestmark = pytest.mark.cluster_kind
 
 # ---------------------------------------------------------------- graph shapes through the executor's REST API
 
-def image(key: str) -> dict[str, str]:
-    repository, tag = ks.APP_IMAGES[key].rsplit(":", 1)
-    return {"repository": repository, "tag": tag}
-
-
 MM = 10.0   # the transformer scenario below sends millimetres; the model only knows centimetres
 SHAPES: dict[str, tuple[Obj, list[str], float]] = {
     # name -> (values, the nodes meta.requestPath must name, the unit factor of the rows sent)
     "model": ({"predictors": [{"name": "default", "graph": {"name": "classifier", "type": "MODEL"},
-                               "components": {"classifier": {"image": image("iris-model")}}}]}, ["classifier"], 1.0),
+                               "components": {"classifier": {"image": ks.component_image("iris-model")}}}]}, ["classifier"], 1.0),
     "transformer": ({"predictors": [{"name": "default",
                                      "graph": {"name": "transformer", "type": "TRANSFORMER",
                                                "parameters": [{"name": "input_unit", "type": "STRING", "value": "mm"}],
                                                "children": [{"name": "classifier", "type": "MODEL"}]},
-                                     "components": {"transformer": {"image": image("iris-transformer")},
-                                                    "classifier": {"image": image("iris-model")}}}]},
+                                     "components": {"transformer": {"image": ks.component_image("iris-transformer")},
+                                                    "classifier": {"image": ks.component_image("iris-model")}}}]},
                     ["transformer", "classifier"], MM),
     "combiner": ({"predictors": [{"name": "default",
                                   "graph": {"name": "combiner", "type": "COMBINER",
                                             "children": [{"name": "model-a", "type": "MODEL"},
                                                          {"name": "model-b", "type": "MODEL"}]},
-                                  "components": {"combiner": {"image": image("iris-combiner")},
-                                                 "model-a": {"image": image("iris-model")},
-                                                 "model-b": {"image": image("iris-model")}}}]},
+                                  "components": {"combiner": {"image": ks.component_image("iris-combiner")},
+                                                 "model-a": {"image": ks.component_image("iris-model")},
+                                                 "model-b": {"image": ks.component_image("iris-model")}}}]},
                  ["combiner", "model-a", "model-b"], 1.0),
 }
 
@@ -69,7 +64,7 @@ def graphs(kind: KindEnv, helm_cli: Helm, seldon_operator: str, make_namespace: 
     sink = f"http://event-sink.{namespace}.svc.cluster.local:8080"
     logged = {"predictors": [{"name": "default",
                               "graph": {"name": "classifier", "type": "MODEL", "logger": {"mode": "all", "url": sink}},
-                              "components": {"classifier": {"image": image("iris-model")}}}]}
+                              "components": {"classifier": {"image": ks.component_image("iris-model")}}}]}
     releases = {**{shape: values for shape, (values, _, _) in SHAPES.items()}, "ab": ab_values(0.5), "ab80": ab_values(0.8), "mab": BANDIT_VALUES,
                 "logged": logged}
     sdeps = {name: install_model(kind, helm_cli, namespace, name, values)["metadata"]["name"]
@@ -181,8 +176,8 @@ BANDIT_VALUES = {
                   "children": [{"name": "model-a", "type": "MODEL"}, {"name": "model-b", "type": "MODEL"}]},
         # the executor only reports the router's choice (meta.routing, which feedback needs) when told to
         "svcOrch": {"env": [{"name": "SELDON_ENABLE_ROUTING_INJECTION", "value": "true"}]},
-        "components": {"eg-router": {"image": image("mab-epsilon-greedy")},
-                       "model-a": {"image": image("iris-model")}, "model-b": {"image": image("iris-model")}}}]}
+        "components": {"eg-router": {"image": ks.component_image("mab-epsilon-greedy")},
+                       "model-a": {"image": ks.component_image("iris-model")}, "model-b": {"image": ks.component_image("iris-model")}}}]}
 
 
 def test_epsilon_greedy_feedback_shifts_traffic_to_the_better_arm(kind: KindEnv, graphs: Obj) -> None:
