@@ -423,7 +423,9 @@ def test_helm_test_pod_checks_metrics_and_webhook() -> None:
     assert pod["spec"]["automountServiceAccountToken"] is False
     script = pod["spec"]["containers"][0]["args"][0]
     assert "http://so-seldon-operator-metrics:8080/metrics" in script
-    assert "nc -z -w 10 so-seldon-operator-webhook 443" in script
+    assert "webhook=so-seldon-operator-webhook" in script
+    assert 'nc -z -w 10 "$webhook" 443' in script, "busybox images probe the webhook port"
+    assert 'curl -sk -m 10 -o /dev/null "https://$webhook:443/"' in script, "Debian images have curl, not nc"
 
 
 # ------------------------------------------------------------------ NOTES (Helm 4 renders them offline)
