@@ -29,7 +29,9 @@ from kwok_support import POOL_LABEL, KwokEnv
 
 # Not the default "msc": a developer's own cluster is never touched. One cluster per xdist worker: the tier
 # is meant to run in one worker (tests/conftest.py groups it), and two workers must never share one.
-CLUSTER_NAME = "msc-tests" + (f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else "")
+# MSC_KWOK_CLUSTER names another one, for two checkouts or sessions testing side by side.
+CLUSTER_NAME = os.environ.get("MSC_KWOK_CLUSTER", "msc-tests") + (
+    f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else "")
 POOLS_RELEASE, POOLS_NAMESPACE = "pools", "gpu-pools"
 SIMULATED_VALUES = VALUES / "gpu-node-pool" / "simulated.yaml"
 KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
