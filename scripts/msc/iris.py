@@ -42,3 +42,21 @@ def v2_rows(response: Obj) -> list[list[float]]:
 
 def argmax_classes(rows: list[list[float]], names: list[str] = CLASSES) -> list[str]:
     return [names[max(range(len(r)), key=r.__getitem__)] for r in rows]
+
+
+# Trains the iris XGBoost model XGBOOST_SERVER serves (both protocols read model.bst), with the python of an image
+# that has xgboost and scikit-learn (seldonio/xgboostserver, seldonio/mlserver:*-xgboost): `python -c
+# TRAIN_XGBOOST OUT_DIR` writes OUT_DIR/model.bst. An XGBClassifier, so MLServer's sklearn interface loads it as a
+# classifier; it must classify the textbook flowers or the script fails.
+TRAIN_XGBOOST = f"""
+import os, sys
+import numpy as np
+from sklearn.datasets import load_iris
+from xgboost import XGBClassifier
+iris = load_iris()
+model = XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(iris.data, iris.target)
+rows = {[r for r, _ in IRIS_ROWS]!r}
+assert list(model.predict(np.array(rows))) == [0, 1, 2], model.predict(np.array(rows))
+os.makedirs(sys.argv[1], exist_ok=True)
+model.save_model(os.path.join(sys.argv[1], "model.bst"))
+"""

@@ -1,5 +1,5 @@
-"""Seldon's prepackaged SKLEARN_SERVER served for real: a seldon-model release (values/seldon-model/iris.yaml with
-its modelUri pointed inside the cluster) reconciled by the operator built from source, the model downloaded by
+"""Seldon's prepackaged SKLEARN_SERVER and XGBOOST_SERVER served for real: seldon-model releases
+(values/seldon-model/iris.yaml and xgboost.yaml, each also with protocol v2, their modelUri pointed inside the cluster) reconciled by the operator built from source, the model downloaded by
 the storage initializer (rclone) and every answer coming through the executor:
 
 - from an in-cluster S3 endpoint (`rclone serve s3`, in its own namespace) with the credentials of the Secret that
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from msc import stack as ks
-from msc.iris import SETOSA_CM, VIRGINICA_CM
+from msc.iris import SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM
 from msc.proc import wait_until
 from harness import VALUES
 from harness.cluster import Helm
@@ -46,14 +46,19 @@ def restricted_pod(containers: list[Obj], init: list[Obj] = (), volumes: list[Ob
 
 
 def model_store_objects(namespace: str, access: str, secret: str) -> list[Obj]:
-    """`rclone serve s3` over an emptyDir that an init container (the iris-model image) fills with the model the
-    image trained: bucket `models`, object `iris/model.joblib`."""
+    """`rclone serve s3` over an emptyDir that init containers fill: bucket `models`, objects `iris/model.joblib`
+    (the model the iris-model image trained) and `iris-xgboost/model.bst` (trained by XGBOOST_SERVER's own
+    xgboost, msc.iris.TRAIN_XGBOOST)."""
     labels = {"app.kubernetes.io/name": "modelstore"}
     fetch = ("import os, shutil; os.makedirs('/data/models/iris'); "
              "shutil.copy('/opt/component/model.joblib', '/data/models/iris/model.joblib')")
     rclone = ks.APP_IMAGES["rclone-storage-initializer"]
     pod = restricted_pod(
         init=[{"name": "fetch-model", "image": ks.APP_IMAGES["iris-model"], "command": ["/opt/seldon/bin/python", "-c", fetch],
+               "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+              {"name": "train-xgboost", "image": ks.APP_IMAGES["xgboostserver"],
+               "command": ["/opt/seldon/bin/python", "-c", TRAIN_XGBOOST, "/data/models/iris-xgboost"],
+               "resources": {"requests": {"cpu": "10m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
         containers=[{"name": "s3", "image": rclone, "command": ["rclone"],
                      "args": ["serve", "s3", "--auth-key", "$(ACCESS_KEY),$(SECRET_KEY)", "--addr", f":{STORE_PORT}", "/data"],
@@ -87,7 +92,7 @@ def s3_secret(name: str, namespace: str, store: Obj, secret_key: str) -> Obj:
 
 @pytest.fixture(scope="module")
 def model_store(kind: KindEnv, make_namespace: Callable[..., str]) -> Obj:
-    kind.require("iris-model", "rclone-storage-initializer")
+    kind.require("iris-model", "xgboostserver", "rclone-storage-initializer")
     namespace = make_namespace("kind-modelstore")
     access, secret = secrets.token_hex(8), secrets.token_hex(16)
     ks.apply(kind.kubectl, model_store_objects(namespace, access, secret))
@@ -125,9 +130,9 @@ def pvc_volume(kind: KindEnv) -> Iterator[str]:
         kind.kubectl("delete", "pv", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-def iris_values(model_uri: str, secret: str | None = None) -> Obj:
-    """values/seldon-model/iris.yaml with the model's URI (and envSecretRefName) replaced."""
-    values = yaml.safe_load((VALUES / "seldon-model" / "iris.yaml").read_text())
+def iris_values(model_uri: str, secret: str | None = None, scenario: str = "iris") -> Obj:
+    """values/seldon-model/<scenario>.yaml with the model's URI (and envSecretRefName) replaced."""
+    values = yaml.safe_load((VALUES / "seldon-model" / f"{scenario}.yaml").read_text())
     graph = values["predictors"][0]["graph"]
     graph["modelUri"] = model_uri
     if secret:
@@ -164,7 +169,8 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj
     """Every release of this module installed at once (their pods start side by side), in one restricted
     namespace with the Secrets, the claim and the client pods they need: SKLEARN_SERVER from S3, from the PVC and
     with a wrong key, and the v2 MLServer scenario. {namespace, sdeps: {name: SeldonDeployment}}."""
-    kind.require("sklearnserver", "mlserver-iris", "iris-model", "helm-test-client", "rclone-storage-initializer")
+    kind.require("sklearnserver", "mlserver-iris", "iris-model", "helm-test-client", "rclone-storage-initializer",
+                 "xgboostserver", "mlserver-xgboost")
     namespace = make_namespace("kind-serving")
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "iris-models", "namespace": namespace},
              "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "msc-local", "volumeName": pvc_volume,
@@ -175,9 +181,11 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj
                             *ks.grpc_client_objects(namespace, "v2")])
     releases = {"s3": iris_values("s3://models/iris", "models-s3"), "pvc": iris_values("pvc://iris-models/iris"),
                 "badkey": iris_values("s3://models/iris", "models-s3-wrong-key"),
-                "v2": yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text())}
+                "v2": yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text()),
+                "xgboost": iris_values("s3://models/iris-xgboost", "models-s3", "xgboost"),
+                "xgboost-v2": {**iris_values("s3://models/iris-xgboost", "models-s3", "xgboost"), "protocol": "v2"}}
     sdeps = {name: install_model(kind, helm_cli, namespace, f"iris-{name}", values) for name, values in releases.items()}
-    for name in ("s3", "pvc", "v2"):
+    for name in ("s3", "pvc", "v2", "xgboost", "xgboost-v2"):
         wait_available(kind, sdeps[name]["metadata"]["name"], namespace)
     for pod in (ks.CLIENT_NAME, ks.grpc_client_name("seldon"), ks.grpc_client_name("v2")):
         ks.wait_pod_ready(kind.kubectl, namespace, pod, 180)
@@ -189,6 +197,11 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj
 def test_sklearn_server_downloads_and_serves(kind: KindEnv, served: Obj, source: str) -> None:
     """modelUri s3://models/iris (credentials from the Secret envSecretRefName names) or pvc://iris-models/iris."""
     print("\n".join(assert_serves(kind, served["namespace"], served["sdeps"][source])))
+
+
+def test_xgboost_server_downloads_and_serves(kind: KindEnv, served: Obj) -> None:
+    """values/seldon-model/xgboost.yaml: XGBOOST_SERVER (seldon protocol) with model.bst from s3://models/iris-xgboost."""
+    print("\n".join(assert_serves(kind, served["namespace"], served["sdeps"]["xgboost"])))
 
 
 def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, served: Obj) -> None:
@@ -221,11 +234,13 @@ def test_wrong_credential_fails_with_a_message_a_user_can_act_on(kind: KindEnv, 
     assert state.get("state") != "Available", state
 
 
-def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, served: Obj) -> None:
-    """values/seldon-model/v2-mlserver.yaml (protocol v2, MLServer serving the iris classifier): the executor
-    answers /v2/models/classifier/infer over REST and inference.GRPCInferenceService/ModelInfer over gRPC
-    (grpcio with MLServer's own stubs), with the classes of two textbook flowers."""
-    namespace, sdep = served["namespace"], served["sdeps"]["v2"]
+@pytest.mark.parametrize("release", ["v2", "xgboost-v2"])
+def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, served: Obj, release: str) -> None:
+    """values/seldon-model/v2-mlserver.yaml (protocol v2, MLServer serving the iris classifier) and
+    values/seldon-model/xgboost.yaml with protocol v2 (the operator's MLServer XGBOOST_SERVER, model.bst from S3):
+    the executor answers /v2/models/classifier/infer over REST and inference.GRPCInferenceService/ModelInfer over
+    gRPC (grpcio with MLServer's own stubs), with the classes of two textbook flowers."""
+    namespace, sdep = served["namespace"], served["sdeps"][release]
     host = f"{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local"
     rows = [SETOSA_CM, VIRGINICA_CM]
     request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": sum(rows, [])}]}

@@ -382,6 +382,9 @@ def test_seldon_config_carries_the_prepackaged_servers(helm: str) -> None:
                             "HUGGINGFACE_SERVER", "TEMPO_SERVER"}
     assert servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {"image": "seldonio/sklearnserver", "defaultImageVersion": "1.17.1"}
     assert servers["SKLEARN_SERVER"]["protocols"]["v2"] == {"image": "seldonio/mlserver", "defaultImageVersion": "1.7.1-sklearn"}
+    assert servers["XGBOOST_SERVER"]["protocols"] == {
+        "seldon": {"image": "seldonio/xgboostserver", "defaultImageVersion": "1.17.1"},
+        "v2": {"image": "seldonio/mlserver", "defaultImageVersion": "1.7.1-xgboost"}}, "the images scripts/images builds"
     assert servers["TENSORFLOW_SERVER"]["protocols"]["tensorflow"]["image"] == "tensorflow/serving"
     assert set(servers["TRITON_SERVER"]["protocols"]) == {"v2"}
     assert json.loads(data["storageInitializer"])["image"] == "seldonio/rclone-storage-initializer:1.17.1"

@@ -7,6 +7,7 @@
   iris-*, mlserver-iris    venv image + component code (+ the model, trained during the build)
   helm-test-client         python
   prometheus(-operator)    FROM scratch + static Go binaries built here (pins: [image_binaries.*])
+  loadgen                  python + vegeta and ghz (Go) + msc/loadgen_run.py, the entry program (msc.loadgen)
 
 Each is an ImageSpec cached by the digest of its inputs (msc.images.core)."""
 from __future__ import annotations
@@ -42,6 +43,7 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "iris-combiner": f"ml-serving-charts/iris-combiner:{APP_VERSION}",
     "mlserver-iris": f"ml-serving-charts/mlserver-iris:{APP_VERSION}",
     "helm-test-client": f"ml-serving-charts/helm-test-client:{APP_VERSION}",
+    "loadgen": f"ml-serving-charts/loadgen:{APP_VERSION}",   # fixed-rate HTTP/gRPC load (msc.loadgen)
     # Seldon Core's prepackaged SKLEARN_SERVER and multi-armed-bandit routers, from the verified 1.17.1 source,
     # under upstream's names (the seldon-operator chart's predictor_servers name seldonio/sklearnserver)
     "sklearnserver": f"seldonio/sklearnserver:{SELDON_VERSION}",
@@ -49,33 +51,41 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "mab-thompson-sampling": f"seldonio/mab_thompson_sampling:{SELDON_VERSION}",
     "rclone-storage-initializer": f"seldonio/rclone-storage-initializer:{SELDON_VERSION}",
     "alibi-explainer": f"seldonio/alibiexplainer:{SELDON_VERSION}",
-    # the v2-protocol SKLEARN_SERVER (MLServer), under upstream's name for this MLServer version
+    "xgboostserver": f"seldonio/xgboostserver:{SELDON_VERSION}",
+    # the v2-protocol SKLEARN_SERVER and XGBOOST_SERVER (MLServer), under upstream's names for this MLServer version
     "mlserver-sklearn": f"seldonio/mlserver:{MLSERVER_VERSION}-sklearn",
+    "mlserver-xgboost": f"seldonio/mlserver:{MLSERVER_VERSION}-xgboost",
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
     "prometheus-operator":
         f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
-                "seldon-servers": ["sklearnserver", "mlserver-sklearn", "mab-epsilon-greedy", "mab-thompson-sampling",
-                                    "rclone-storage-initializer", "alibi-explainer"],
+                "seldon-servers": ["sklearnserver", "mlserver-sklearn", "xgboostserver", "mlserver-xgboost",
+                                    "mab-epsilon-greedy", "mab-thompson-sampling", "rclone-storage-initializer",
+                                    "alibi-explainer"],
                 "monitoring": ["prometheus", "prometheus-operator"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
 # Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
 # name -> (class, service type, the folder its files come from, the files); "source:" folders are in the
-# verified Seldon Core tree (msc.sources), the others under images/models/.
+# verified Seldon Core tree (msc.sources), the others under images/models/. Their python environment is
+# "seldon" unless SELDON_COMPONENT_ENVS names another with the same venv path.
 SELDON_COMPONENTS = {
     "iris-model": ("IrisClassifier", "MODEL", "iris", ["iris_schema.py", "IrisClassifier.py", "train.py"]),
     "iris-transformer": ("IrisTransformer", "TRANSFORMER", "iris", ["iris_schema.py", "IrisTransformer.py"]),
     "iris-combiner": ("IrisCombiner", "COMBINER", "iris", ["iris_schema.py", "IrisCombiner.py"]),
     "sklearnserver": ("SKLearnServer", "MODEL", "source:servers/sklearnserver/sklearnserver", ["SKLearnServer.py"]),
+    "xgboostserver": ("XGBoostServer", "MODEL", "source:servers/xgboostserver/xgboostserver", ["XGBoostServer.py"]),
     "mab-epsilon-greedy": ("EpsilonGreedy", "ROUTER", "source:components/routers/epsilon-greedy", ["EpsilonGreedy.py"]),
     "mab-thompson-sampling": ("ThompsonSampling", "ROUTER", "source:components/routers/thompson-sampling",
                               ["ThompsonSampling.py"]),
 }
+SELDON_COMPONENT_ENVS = {"xgboostserver": "seldon-xgboost"}
+# MLServer's prepackaged servers: one recipe (images/models/mlserver-server), an image per environment
+MLSERVER_SERVERS = {"mlserver-sklearn": "mlserver", "mlserver-xgboost": "mlserver-xgboost"}
 SELDON_SOURCED = ("rclone-storage-initializer",)   # Go-binary images that follow a Seldon Core component's recipe
 # image -> the python environment it runs in (None: the bare python image)
-PYTHON_APPS = {**{name: "seldon" for name in SELDON_COMPONENTS}, "mlserver-iris": "mlserver", "mlserver-sklearn": "mlserver",
-               "alibi-explainer": "alibi-explain", "helm-test-client": None}
+PYTHON_APPS = {**{name: SELDON_COMPONENT_ENVS.get(name, "seldon") for name in SELDON_COMPONENTS}, **MLSERVER_SERVERS,
+               "mlserver-iris": "mlserver", "alibi-explainer": "alibi-explain", "helm-test-client": None, "loadgen": None}
 # The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
 USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
 
@@ -155,6 +165,11 @@ def image_binary_names(name: str) -> list[str]:
     return [pin["binary"]] if pin.get("binary") else [Path(p).name for p in pin["packages"]]
 
 
+def image_binary_pins(image: str) -> list[str]:
+    """The [image_binaries.*] pins whose binaries go into an image: its own, and those naming it in `image`."""
+    return [k for k, pin in PINS["image_binaries"].items() if pin.get("image", k) == image]
+
+
 def licence_files(folder: Path) -> list[str]:
     """The licence and notice files a module ships at its root (they go into the image beside the binary)."""
     return [f for f in ("LICENSE", "NOTICE", "COPYING") if (folder / f).exists()]
@@ -170,7 +185,9 @@ def step_image_binaries(name: str) -> str:
     stamp = out / ".recipe.json"
 
     def reports(d: Path) -> dict[str, str]:
-        return {b: subprocess.run([str(d / b), "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        def first_line(proc: subprocess.CompletedProcess) -> str:   # kingpin (ghz) prints its version on stderr
+            return (proc.stdout or proc.stderr).split("\n")[0]
+        return {b: first_line(subprocess.run([str(d / b), "--version"], capture_output=True, text=True))
                 if (d / b).exists() else "" for b in binaries}
     if stamp.exists() and stamp.read_text() == recipe and all(pin["reports"] in v for v in reports(out).values()):
         return f"cached ({out})"
@@ -226,10 +243,39 @@ def explainer_spec() -> ImageSpec:
                      source=upstream_source(folder + "/"), labels=upstream_labels())
 
 
+# gRPC descriptions ghz reads (it needs the .proto files; the servers offer no reflection): image folder ->
+# (folder in the verified Seldon Core tree, files). The seldon protocol's, and the v2 (KServe/MLServer) one.
+LOADGEN_PROTOS = {
+    "seldon": ("executor/proto", ["prediction.proto"] + [f"tensorflow/core/framework/{f}.proto" for f in
+                                                         ("tensor", "resource_handle", "tensor_shape", "types")]),
+    "v2": ("executor/api/grpc/kfserving/inference", ["grpc_service.proto", "model_config.proto"]),
+}
+
+
+def loadgen_spec() -> ImageSpec:
+    """ml-serving-charts/loadgen: the python image + vegeta and ghz (their [image_binaries] pins) + the entry
+    program msc/loadgen_run.py + the protocols' .proto files from the verified Seldon Core source."""
+    seldon = sources.source_tree("seldon-core")
+    ctx: dict[str, Path | bytes] = {"loadgen_run.py": ROOT / "scripts" / "msc" / "loadgen_run.py",
+                                    "licenses/seldon-core/LICENSE": seldon / "LICENSE"}
+    for pin in image_binary_pins("loadgen"):
+        bins = image_binary_dir(pin)
+        ctx.update({b: bins / b for b in image_binary_names(pin)})
+        ctx.update({f"licenses/{pin}/{f}": bins / f for f in licence_files(bins)})
+    for folder, (where, files) in LOADGEN_PROTOS.items():
+        ctx.update({f"protos/{folder}/{f}": seldon / where / f for f in files})
+    return ImageSpec([APP_IMAGES["loadgen"]], IMAGES / "loadgen" / "Dockerfile", ctx, base=PYTHON_IMAGE,
+                     source=" + ".join(f"{PINS['image_binaries'][p]['module']}@{PINS['image_binaries'][p]['version']}"
+                                       for p in image_binary_pins("loadgen")) + " + scripts/msc/loadgen_run.py; protos: "
+                     + upstream_source(", ".join(where for where, _ in LOADGEN_PROTOS.values())))
+
+
 def app_spec(name: str) -> ImageSpec:
     tag = APP_IMAGES[name]
     if name == "alibi-explainer":
         return explainer_spec()
+    if name == "loadgen":
+        return loadgen_spec()
     if name in SELDON_COMPONENTS:
         component, service_type, folder, files = SELDON_COMPONENTS[name]
         where = sources.source_tree("seldon-core") / folder.removeprefix("source:") if folder.startswith("source:") \
@@ -238,13 +284,14 @@ def app_spec(name: str) -> ImageSpec:
         origin = f"Seldon Core {PINS['sources']['seldon-core']['tag']} {folder.removeprefix('source:')}" \
             if folder.startswith("source:") else f"images/models/{folder}"
         return ImageSpec([tag], recipe / "Dockerfile", {**{f: where / f for f in files}, "serve.py": recipe / "serve.py"},
-                         base=python_envs()["seldon"]["image"],
+                         base=python_envs()[PYTHON_APPS[name]]["image"],
                          build_args={"COMPONENT": component, "SERVICE_TYPE": service_type},
                          source=f"{origin} ({component}, {service_type})",
                          labels=upstream_labels() if folder.startswith("source:") else {})
     if name in PYTHON_APPS:
         env = PYTHON_APPS[name]
-        recipe = IMAGES / name if name == "helm-test-client" else MODELS / name
+        recipe = IMAGES / name if name == "helm-test-client" else MODELS / (
+            "mlserver-server" if name in MLSERVER_SERVERS else name)
         ctx: dict[str, Path | bytes] = {f: MODELS / "iris" / f
                                         for f in (["iris_schema.py", "train.py"] if name == "mlserver-iris" else [])}
         ctx.update({p.name: p for p in recipe.iterdir() if p.is_file() and p.name not in ("Dockerfile", "README.md")})
@@ -283,10 +330,10 @@ def app_steps(names: list[str], rebuild: bool) -> list[Step]:
     for name in names:
         if name == "prometheus":
             steps.append(Step("promtool (scripts/bootstrap)", step_promtool))
-        if name in PINS["image_binaries"]:
-            pin = PINS["image_binaries"][name]
+        for binaries in image_binary_pins(name):
+            pin = PINS["image_binaries"][binaries]
             steps.append(Step(f"go build {pin['module']}@{pin['version']} {' '.join(pin['packages'])}",
-                              lambda n=name: step_image_binaries(n)))
+                              lambda n=binaries: step_image_binaries(n)))
         steps.append(Step(f"image {APP_IMAGES[name]}", lambda n=name: build_replacing(lambda: app_spec(n), rebuild)))
     return steps
 

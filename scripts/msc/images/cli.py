@@ -3,11 +3,8 @@ reachable here).
 
 Usage:
   scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
-  scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md): iris-model,
-                                         # iris-transformer, iris-combiner, mlserver-iris, helm-test-client,
-                                         # sklearnserver, mab-epsilon-greedy, mab-thompson-sampling,
-                                         # rclone-storage-initializer, prometheus,
-                                         # prometheus-operator; groups: models, seldon-servers, monitoring, all
+  scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md; `scripts/images -h`
+                                         # lists them); groups: models, seldon-servers, monitoring, all
   scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
                                          # (`all` builds every image above, kind-node and seldon)
   scripts/images list                    # every layer, whether it is built, its id and size

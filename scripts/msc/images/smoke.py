@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..iris import CLASSES, FEATURES, SETOSA_CM, VIRGINICA_CM, seldon_rows as rows_of_message
+from ..iris import CLASSES, FEATURES, SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM, seldon_rows as rows_of_message
 from ..env import PINS
 from ..proc import wait_until
 from .apps import APP_IMAGES as IMAGES
@@ -224,19 +224,39 @@ def iris_model_dir() -> Iterator[str]:
         yield tmp
 
 
-def check_mlserver_sklearn(image: str) -> list[str]:
-    """The v2 SKLEARN_SERVER configured as the operator configures it (MLSERVER_MODEL_*, ports 9000/9500),
+@contextmanager
+def xgboost_model_dir(image: str, python: str) -> Iterator[str]:
+    """A folder holding an iris model.bst, trained by the image's own xgboost (msc.iris.TRAIN_XGBOOST)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)
+        docker("run", "--rm", *RESTRICTED, "-v", f"{tmp}:/out", "--entrypoint", python, image, "-c", TRAIN_XGBOOST,
+               "/out", timeout=300)
+        os.chmod(tmp, 0o755)
+        yield tmp
+
+
+def check_mlserver_server(image: str, implementation: str, model_dir: Any, model_file: str) -> list[str]:
+    """A v2 prepackaged server configured as the operator configures it (MLSERVER_MODEL_*, ports 9000/9500),
     serving the iris model from /mnt/models."""
-    env = {"MLSERVER_MODEL_NAME": "classifier", "MLSERVER_MODEL_IMPLEMENTATION": "mlserver_sklearn.SKLearnModel",
+    env = {"MLSERVER_MODEL_NAME": "classifier", "MLSERVER_MODEL_IMPLEMENTATION": implementation,
            "MLSERVER_MODEL_URI": "/mnt/models", "MLSERVER_MODEL_VERSION": "v1", "MLSERVER_HTTP_PORT": "9000",
            "MLSERVER_GRPC_PORT": "9500"}
-    with iris_model_dir() as tmp, container(image, [9000, 9500], env=env, extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
+    with model_dir as tmp, container(image, [9000, 9500], env=env, extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
         wait_for(f"{url[9000]}/v2/models/classifier/ready", timeout=120)
         request = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": SETOSA_CM + VIRGINICA_CM}]}
         status, body = http("POST", f"{url[9000]}/v2/models/classifier/infer", request)
         assert status == 200 and body["outputs"][0]["data"] == [0, 2], f"infer: HTTP {status} {body}"
-        return [f"MLSERVER_MODEL_* from the operator, model.joblib in /mnt/models -> POST /v2/models/classifier/infer "
+        return [f"MLSERVER_MODEL_* from the operator, {model_file} in /mnt/models -> POST /v2/models/classifier/infer "
                 f"-> {body['outputs'][0]['data']} (setosa, virginica)"]
+
+
+def check_mlserver_sklearn(image: str) -> list[str]:
+    return check_mlserver_server(image, "mlserver_sklearn.SKLearnModel", iris_model_dir(), "model.joblib of iris-model")
+
+
+def check_mlserver_xgboost(image: str) -> list[str]:
+    return check_mlserver_server(image, "mlserver_xgboost.XGBoostModel",
+                                 xgboost_model_dir(image, "/opt/mlserver/bin/python"), "model.bst (TRAIN_XGBOOST)")
 
 
 # Saves an AnchorTabular explainer of an iris classifier with the explainer image's own alibi (the predictor
@@ -283,7 +303,17 @@ def check_alibi_explainer(image: str) -> list[str]:
 def check_sklearnserver(image: str) -> list[str]:
     """SKLEARN_SERVER with the model the iris-model image trained, mounted where the storage initializer puts
     models (/mnt/models), configured as the operator configures it (PREDICTIVE_UNIT_PARAMETERS model_uri)."""
-    with iris_model_dir() as tmp:
+    return check_seldon_server(image, iris_model_dir(), "model.joblib of iris-model")
+
+
+def check_xgboostserver(image: str) -> list[str]:
+    """XGBOOST_SERVER (seldon protocol) with a model.bst its own xgboost trained, as the operator configures it."""
+    return check_seldon_server(image, xgboost_model_dir(image, "/opt/seldon/bin/python"), "model.bst (TRAIN_XGBOOST)")
+
+
+def check_seldon_server(image: str, model_dir: Any, model_file: str) -> list[str]:
+    """A seldon-protocol prepackaged server answering predict_proba rows whose argmax are setosa and virginica."""
+    with model_dir as tmp:
         params = json.dumps([{"name": "model_uri", "value": "/mnt/models", "type": "STRING"}])
         with seldon_component(image, [9000, 6000], env={"PREDICTIVE_UNIT_PARAMETERS": params},
                               extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
@@ -291,7 +321,7 @@ def check_sklearnserver(image: str) -> list[str]:
                         "predict")
             rows = rows_of(body["data"])
             assert [max(range(3), key=r.__getitem__) for r in rows] == [0, 2], f"classes of {rows}"
-            return [f"model.joblib of iris-model from /mnt/models -> predict_proba {[[round(x, 3) for x in r] for r in rows]}"]
+            return [f"{model_file} from /mnt/models -> predict_proba {[[round(x, 3) for x in r] for r in rows]}"]
 
 
 def check_router(image: str) -> list[str]:
@@ -422,7 +452,8 @@ CHECKS: dict[str, Callable[[str], list[str]]] = {
     "mab-epsilon-greedy": check_router, "mab-thompson-sampling": check_router, "helm-test-client": check_helm_test_client,
     "prometheus": check_prometheus, "prometheus-operator": check_prometheus_operator,
     "rclone-storage-initializer": check_rclone_storage_initializer, "mlserver-sklearn": check_mlserver_sklearn,
-    "alibi-explainer": check_alibi_explainer,
+    "alibi-explainer": check_alibi_explainer, "xgboostserver": check_xgboostserver,
+    "mlserver-xgboost": check_mlserver_xgboost,
 }
 
 
