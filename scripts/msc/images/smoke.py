@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ..iris import CLASSES, FEATURES, SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM, seldon_rows as rows_of_message
 from ..env import PINS
+from ..loadgen import LoadgenError, LoadResult, LoadSpec, grpc, parse_result, rest
 from ..proc import wait_until
 from .apps import APP_IMAGES as IMAGES
 
@@ -369,6 +370,43 @@ def check_helm_test_client(image: str) -> list[str]:
     return [f"python3 -c (stdlib imports) -> {out}", f"default command -> {version}"]
 
 
+def run_loadgen(spec: LoadSpec, network: str = "host", image: str = IMAGES["loadgen"]) -> LoadResult:
+    """One load run of the loadgen image in plain Docker, restricted like its pods (msc.loadgen); its result."""
+    proc = docker("run", "--rm", *RESTRICTED, "--network", network, image, spec.to_json(), check=False,
+                  timeout=spec.seconds + 60)
+    try:
+        return parse_result(proc.stdout)
+    except LoadgenError as err:
+        raise AssertionError(f"{err}\n{proc.stderr.strip()[-800:]}") from err
+
+
+def check_loadgen(image: str) -> list[str]:
+    """vegeta and ghz report their pins; a fixed-rate GET of a loopback file server succeeds at its rate, a
+    missing path counts as failed (404), and gRPC against a closed port fails every request (Unavailable)
+    rather than the run. Real predictions under load: tests/cluster_kind/test_kind_loadgen.py."""
+    done = []
+    for binary, args, pin in (("vegeta", "-version", "vegeta"), ("ghz", "--version", "ghz")):
+        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", f"/usr/local/bin/{binary}", image, args)
+        first = (out.stdout or out.stderr).splitlines()[0]
+        assert PINS["image_binaries"][pin]["reports"] in first, f"{binary} {args}: {first}"
+        done.append(f"{binary} {args} -> {first}")
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "index.html").write_text("ok\n")
+        os.chmod(folder, 0o755)
+        with serve_directory(folder) as port:
+            ok = run_loadgen(rest(f"http://127.0.0.1:{port}/index.html", rate=20, duration=2))
+            assert (ok.sent, ok.failed, ok.codes) == (40, 0, {"200": 40}), ok.describe()
+            assert ok.throughput_rps > 15 and all(r.latency_ms > 0 for r in ok.requests), ok.describe()
+            done.append(f"GET 20/s for 2 s -> {ok.describe()}")
+            missing = run_loadgen(rest(f"http://127.0.0.1:{port}/missing", rate=10, duration=1, max_requests=5))
+            assert (missing.sent, missing.failed, missing.codes) == (5, 5, {"404": 5}), missing.describe()
+            done.append(f"GET of a missing path, max_requests 5 -> failed {missing.failed}, codes {missing.codes}")
+    closed = run_loadgen(grpc("127.0.0.1:1", {"data": {"ndarray": [[1.0]]}}, rate=10, duration=1, timeout=2))
+    assert closed.sent == 10 and closed.failed == 10 and set(closed.codes) == {"Unavailable"}, closed.describe()
+    done.append(f"gRPC Seldon/Predict to a closed port -> failed {closed.failed}/{closed.sent}, codes {closed.codes}")
+    return done
+
+
 def binary_versions(image: str, binaries: tuple[str, ...], want: str) -> list[str]:
     """Each /bin/<binary> of a Go image runs (restricted) and reports the pinned version."""
     done = []
@@ -447,6 +485,7 @@ def check_prometheus_operator(image: str) -> list[str]:
 
 
 CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "loadgen": check_loadgen,
     "iris-model": check_iris_model, "iris-transformer": check_iris_transformer, "iris-combiner": check_iris_combiner,
     "mlserver-iris": check_mlserver_iris, "sklearnserver": check_sklearnserver,
     "mab-epsilon-greedy": check_router, "mab-thompson-sampling": check_router, "helm-test-client": check_helm_test_client,
