@@ -234,14 +234,31 @@ def step_kubernetes(pin: dict) -> str:
 KUSTOMIZE_LEFTOVERS = re.compile(r"^  creationTimestamp: null\n|^    cert-manager\.io/inject-ca-from: \$\(.*\n", re.MULTILINE)
 
 
+def select_documents(text: str, names: list[str], what: str) -> str:
+    """The CRDs named `names` out of a multi-document file (Istio ships all of its CRDs in one), kept as text:
+    PyYAML cannot load some upstream CRDs, so documents are told apart by their `metadata.name` line."""
+    docs = {}
+    for doc in re.split(r"^---\s*$", text, flags=re.MULTILINE):
+        found = re.search(r"^metadata:\n(?:  .*\n)*?  name: (\S+)$", doc, re.MULTILINE)
+        if found:
+            docs[found.group(1)] = doc.strip("\n") + "\n"
+    missing = [n for n in names if n not in docs]
+    if missing:
+        raise MscError(f"{what}: no CustomResourceDefinition named {missing} (it has {sorted(docs)}); "
+                       "fix `documents` of its [crds.*] pin in scripts/pins.toml")
+    return "---\n".join(docs[n] for n in names)
+
+
 def crd_texts(pin: dict) -> dict[str, str]:
     """file name -> CRD text, for one [crds.*] pin: out of a Go module zip, or from a verified upstream source."""
     if "source" not in pin:
         src = gomod.module_dir(pin["module"], pin["version"])
         # cert-manager ships its CRDs as chart templates whose labels (`{{ template ... }}`) an API server
         # rejects: lines holding Helm template text are dropped; the schemas themselves are untouched.
-        return {Path(rel).name: "".join(line for line in (src / rel).read_text().splitlines(keepends=True)
-                                        if "{{" not in line) for rel in pin["files"]}
+        texts = {Path(rel).name: "".join(line for line in (src / rel).read_text().splitlines(keepends=True)
+                                         if "{{" not in line) for rel in pin["files"]}
+        return {name: select_documents(text, pin["documents"], name) for name, text in texts.items()} \
+            if "documents" in pin else texts
     if "kustomize" in pin:
         tree = sources.source_tree(pin["source"])
         built = run([str(BIN / "kustomize"), "build", str(tree / pin["kustomize"])],
@@ -256,7 +273,7 @@ def step_crds() -> str:
     """Every pinned upstream CRD into .tools/crds/<set>/ (scripts/pins.toml [crds.*])."""
     stamp = CRDS / ".pins.json"
     sources_pins = {p["source"]: PINS["sources"][p["source"]] for p in PINS["crds"].values() if "source" in p}
-    want = json.dumps({"pins": PINS["crds"], "sources": sources_pins, "recipe": 3}, sort_keys=True)
+    want = json.dumps({"pins": PINS["crds"], "sources": sources_pins, "recipe": 4}, sort_keys=True)
     if stamp.exists() and stamp.read_text() == want and \
             all((CRDS / s / Path(f).name).exists() for s, p in PINS["crds"].items() for f in p["files"]):
         return "cached"

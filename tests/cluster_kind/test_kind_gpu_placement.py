@@ -1,4 +1,6 @@
-"""GPU placement on real nodes: the gpu-node-pool chart's GPU helm-test pod (templates/tests/test-gpu.yaml,
+"""GPU placement on real nodes, for the pool chart's own pod and for a model the Seldon operator deploys.
+
+The gpu-node-pool chart's GPU helm-test pod (templates/tests/test-gpu.yaml,
 rendered with ci/kind-values.yaml) lands on kind's GPU worker (pool gpu-l4: nvidia.com/gpu:NoSchedule,
 nvidia.com/gpu: 2 advertised) and nowhere else, two such pods use up its two GPUs, and the same pod
 without the toleration ml-common adds stays Pending.
@@ -6,7 +8,12 @@ without the toleration ml-common adds stays Pending.
 Scheduling only: the pod's container (nvidia-smi from nvcr.io) cannot start here (no registry, no GPU),
 so the pods are created from the rendered manifest rather than by `helm test`, which would wait for them
 to succeed. The chart refuses pools with `provider: none` (kind-values' provider) and a simulated pool
-needs a fake node, so the render adds one simulated gpu-l4 pool; only the test pod is used."""
+needs a fake node, so the render adds one simulated gpu-l4 pool; only the test pod is used.
+
+The `gpu-llm` scenario of seldon-model (its pool set to kind's GPU pool), reconciled by the real operator: the
+pod the operator makes asks for the GPU and lands on the GPU worker, with the pool's toleration and affinity
+ml-common's helper put into the SeldonDeployment. Its HUGGINGFACE_SERVER image is not built here, so only the
+scheduling is checked, not the model."""
 from __future__ import annotations
 
 import copy
@@ -14,10 +21,11 @@ import json
 from typing import Callable, Iterator
 
 import pytest
+import yaml
 
-from harness import CHARTS, find_all, render
-from harness.cluster import wait_until
-from kind_support import GPU_POOL, KindEnv
+from harness import CHARTS, VALUES, find_all, render
+from harness.cluster import Helm, wait_until
+from kind_support import GPU_POOL, KindEnv, install_model
 
 pytestmark = pytest.mark.cluster_kind
 
@@ -120,3 +128,27 @@ def test_gpu_pod_without_toleration_stays_pending(kind: KindEnv, gpu_namespace: 
     assert {"key": "nvidia.com/gpu", "effect": "NoSchedule"} in [{k: t[k] for k in ("key", "effect")} for t in taints]
     pod = kind.kubectl.json("get", "pod", "test-gpu-untolerated", "-n", gpu_namespace)
     assert pod["status"]["phase"] == "Pending"
+
+
+def test_gpu_llm_scenario_lands_on_the_gpu_worker(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                  make_namespace: Callable[..., str]) -> None:
+    """values/seldon-model/gpu-llm.yaml through the operator: its model pod requests nvidia.com/gpu, tolerates
+    the pool's taint and is scheduled onto the GPU worker (the only node its pool affinity matches)."""
+    namespace = make_namespace("kind-gpu-llm")
+    values = yaml.safe_load((VALUES / "seldon-model" / "gpu-llm.yaml").read_text())
+    values["predictors"][0]["components"]["llm"]["gpu"]["pool"]["name"] = GPU_POOL
+    sdep = install_model(kind, helm_cli, namespace, "llm", values)
+    try:
+        def scheduled() -> dict | None:
+            pods = kind.kubectl.json("get", "pods", "-n", namespace, "-l",
+                                     f"seldon-deployment-id={sdep['metadata']['name']}")["items"]
+            return pods[0] if pods and pods[0]["spec"].get("nodeName") else None
+        pod = wait_until(scheduled, 240, f"the operator's pod for {sdep['metadata']['name']} to be scheduled")
+        llm = next(c for c in pod["spec"]["containers"] if c["name"] == "llm")
+        assert llm["resources"]["limits"]["nvidia.com/gpu"] == llm["resources"]["requests"]["nvidia.com/gpu"] == "1", llm
+        assert any(t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule" for t in pod["spec"]["tolerations"])
+        assert pod["spec"]["nodeName"] == kind.node_of_pool(GPU_POOL), (pod["spec"]["nodeName"], kind.nodes)
+        print(f"{pod['metadata']['name']}: on {pod['spec']['nodeName']} ({GPU_POOL}), llm limits "
+              f"{llm['resources']['limits']}")
+    finally:
+        helm_cli.uninstall("llm", namespace, wait=False, check=False)

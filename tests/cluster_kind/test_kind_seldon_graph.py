@@ -1,7 +1,7 @@
 """Seldon inference graphs served for real: the seldon-operator chart (operator + executor 1.17.1, built from
 source) reconciles seldon-model releases in a restricted namespace, and every answer comes through the
-executor: graph shapes (MODEL, TRANSFORMER -> MODEL, COMBINER over two MODELs) with meta.requestPath naming
-every node, the RANDOM_ABTEST split measured over 1,000 requests, the epsilon-greedy multi-armed bandit moved by
+executor: graph shapes (MODEL, TRANSFORMER -> MODEL, MODEL -> OUTPUT_TRANSFORMER, COMBINER over two MODELs) with
+meta.requestPath naming every node, the RANDOM_ABTEST split measured over 1,000 requests, the epsilon-greedy multi-armed bandit moved by
 /api/v1.0/feedback, and request logging as CloudEvents to an in-cluster sink. All graphs are installed at once
 (module fixture `graphs`), so their pods start side by side.
 
@@ -11,6 +11,7 @@ pod is admitted in the restricted namespace). `helm test` of seldon-model agains
 test_kind_ct_install.py (ct install --upgrade of its ci scenarios)."""
 from __future__ import annotations
 
+import collections
 import json
 from typing import Any, Callable, Iterator
 
@@ -43,6 +44,12 @@ SHAPES: dict[str, tuple[Obj, list[str], float]] = {
                                      "components": {"transformer": {"image": ks.component_image("iris-transformer")},
                                                     "classifier": {"image": ks.component_image("iris-model")}}}]},
                     ["transformer", "classifier"], MM),
+    "output-transformer": ({"predictors": [{"name": "default",
+                                            "graph": {"name": "labeller", "type": "OUTPUT_TRANSFORMER",
+                                                      "children": [{"name": "classifier", "type": "MODEL"}]},
+                                            "components": {"labeller": {"image": ks.component_image("iris-transformer")},
+                                                           "classifier": {"image": ks.component_image("iris-model")}}}]},
+                           ["labeller", "classifier"], 1.0),
     "combiner": ({"predictors": [{"name": "default",
                                   "graph": {"name": "combiner", "type": "COMBINER",
                                             "children": [{"name": "model-a", "type": "MODEL"},
@@ -84,18 +91,43 @@ def predictions_url(graphs: Obj, name: str) -> str:
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_graph_shape_answers_through_every_node(kind: KindEnv, graphs: Obj, shape: str) -> None:
     """Each node's effect is in the answer: the transformer turns millimetres into the centimetres the model
-    needs (the classes come out right only through it), the combiner's rows are the average of its children's
+    needs (the classes come out right only through it), the output transformer labels the model's rows, the
+    combiner's rows are the average of its children's
     (identical models: the same rows), and meta.requestPath names every node the request went through."""
     _, nodes, unit = SHAPES[shape]
     rows = [[x * unit for x in row] for row in (SETOSA_CM, VIRGINICA_CM)]
     answer = ks.ok(ks.call(kind.kubectl, graphs["namespace"], [{"name": "p", "url": predictions_url(graphs, shape),
                                                                 "body": {"data": {"ndarray": rows}}, "retry": 60}])["p"],
                    f"{shape} prediction")
-    assert argmax_classes(seldon_rows(answer)) == ["setosa", "virginica"], answer
+    if shape == "output-transformer":   # the model's answer, labelled on its way out
+        got = [p["class"] for p in answer["jsonData"]["predictions"]]
+        assert answer["meta"]["tags"]["iris-transformer.output"] == "labelled", answer["meta"]
+    else:
+        got = argmax_classes(seldon_rows(answer))
+    assert got == ["setosa", "virginica"], answer
     assert sorted(answer["meta"]["requestPath"]) == sorted(nodes), answer["meta"]
     if shape == "transformer":
         assert answer["meta"]["tags"]["iris-transformer.input-unit"] == "mm", answer["meta"]
-    print(f"{shape}: {argmax_classes(seldon_rows(answer))} via {answer['meta']['requestPath']}")
+    print(f"{shape}: {got} via {answer['meta']['requestPath']}")
+
+
+def test_every_seldon_pod_runs_under_restricted_pod_security(kind: KindEnv, graphs: Obj) -> None:
+    """The graphs' namespace enforces Pod Security `restricted` (the label, not a weaker one), and every pod the
+    operator made for them (model containers, the executor it injects) was admitted and is Running and Ready."""
+    namespace = graphs["namespace"]
+    labels = kind.kubectl.json("get", "namespace", namespace)["metadata"]["labels"]
+    assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
+    pods = kind.kubectl.json("get", "pods", "-n", namespace, "-l", "seldon-deployment-id")["items"]
+    by_sdep = collections.Counter(p["metadata"]["labels"]["seldon-deployment-id"] for p in pods)
+    assert set(by_sdep) == set(graphs["sdeps"].values()), (by_sdep, graphs["sdeps"])
+    not_running = {p["metadata"]["name"]: p["status"].get("phase") for p in pods
+                   if p["status"].get("phase") != "Running"
+                   or not all(c.get("ready") for c in p["status"].get("containerStatuses", []))}
+    assert not not_running, not_running
+    engines = [c for p in pods for c in p["spec"]["containers"] if c["name"] == "seldon-container-engine"]
+    assert len(engines) == len(by_sdep), [p["metadata"]["name"] for p in pods]
+    assert all(c.get("securityContext", {}).get("capabilities", {}).get("drop") == ["ALL"] for c in engines), engines
+    print(f"{len(pods)} Seldon pods of {len(by_sdep)} graphs Running in {namespace} (enforce=restricted)")
 
 
 # ---------------------------------------------------------------- traffic: a mesh-free router's split, measured

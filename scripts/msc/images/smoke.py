@@ -122,7 +122,7 @@ def image_checks(image: str) -> list[str]:
 
 def seldon_message(status: int, body: Any, what: str) -> dict:
     assert status == 200, f"{what}: HTTP {status}: {body}"
-    assert isinstance(body, dict) and "data" in body, f"{what}: not a SeldonMessage: {body}"
+    assert isinstance(body, dict) and ("data" in body or "jsonData" in body), f"{what}: not a SeldonMessage: {body}"
     return body
 
 
@@ -182,6 +182,15 @@ def check_iris_transformer(image: str) -> list[str]:
         done.append(refused(f"{url[9000]}/transform-input", {"data": {"ndarray": [[5.1, -3.5, 1.4, 0.2]]}},
                             "negative measurement"))
         wait_for(f"{url[6000]}/prometheus", lambda s, b: s == 200 and "iris_transformed_rows" in str(b))
+        # as an OUTPUT_TRANSFORMER: the model's probability rows (columns named, in any order) become labels
+        body = post(f"{url[9000]}/transform-output", {"data": {"names": ["virginica", "setosa", "versicolor"],
+                                                               "ndarray": [[0.01, 0.97, 0.02], [0.9, 0.04, 0.06]]}},
+                    "transform-output")
+        labels = [p["class"] for p in body["jsonData"]["predictions"]]
+        assert labels == ["setosa", "virginica"], f"transform-output: {body}"
+        assert body["meta"]["tags"].get("iris-transformer.output") == "labelled", f"tags: {body['meta']}"
+        done.append(f"transform-output -> {body['jsonData']['predictions']}")
+        done.append(refused(f"{url[9000]}/transform-output", {"data": {"ndarray": [[1.0, 2.0]]}}, "two columns"))
     params = json.dumps([{"name": "input_unit", "type": "STRING", "value": "in"}])
     with seldon_component(image, [9000], env={"PREDICTIVE_UNIT_PARAMETERS": params}) as url:
         inches = [round(x / 2.54, 4) for x in SETOSA_CM]
