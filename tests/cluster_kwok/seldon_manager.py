@@ -3,8 +3,13 @@
 run no containers.
 
 - It runs as a local process with the arguments and environment of the release's Deployment (ports moved to
-  free ones, leader election off: outside a pod it cannot tell its namespace, and one replica needs no lock),
-  serving its webhook with the certificate and key of the release's Secret, exactly as the chart made them.
+  free ones), serving its webhook with the certificate and key of the release's Secret, exactly as the chart
+  made them. Given a kubeconfig from service_account_kubeconfig it authenticates as the release's
+  ServiceAccount, so the chart's RBAC is what the API server enforces on every call it makes.
+- Leader election needs the pod's namespace, which controller-runtime 0.11 reads only from the
+  ServiceAccount mount: with leader_election=True the manager runs in a private mount namespace whose /run
+  holds that one file (needs `unshare --mount`, i.e. root); otherwise the flag is dropped (one replica needs
+  no lock).
 - The API server reaches that webhook the way it reaches any webhook registered through a Service: kwokctl
   starts kube-apiserver with --enable-aggregator-routing (msc.clusters.kwok), so the release's
   ValidatingWebhookConfiguration (service, caBundle, failurePolicy Fail, all untouched) is resolved through the
@@ -67,6 +72,40 @@ def apiserver_routes_to_endpoints(cluster: KwokCluster) -> bool:
         return False
 
 
+def service_account_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path,
+                               duration: str = "3h") -> Path:
+    """A kubeconfig for the cluster of `kubectl` that authenticates as ServiceAccount `account` with a bound token
+    from the TokenRequest API (what the pod would mount), written to `path`."""
+    token = kubectl("create", "token", account, "-n", namespace, f"--duration={duration}").stdout.strip()
+    config = json.loads(kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json").stdout)
+    user = f"system:serviceaccount:{namespace}:{account}"
+    config["users"] = [{"name": user, "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = user
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+# The file controller-runtime 0.11 takes the leader-election namespace from (/var/run is /run).
+POD_NAMESPACE_FILE = "/run/secrets/kubernetes.io/serviceaccount/namespace"
+_IN_POD_NAMESPACE = ('mount -t tmpfs -o size=1m tmpfs /run && mkdir -p "$(dirname {file})" '
+                     '&& printf %s "$0" > {file} && exec "$@"').format(file=POD_NAMESPACE_FILE)
+
+
+def can_fake_pod_namespace() -> bool:
+    """`unshare --mount` works here (root, or a user namespace allowed): the manager can run with leader election."""
+    probe = ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /run"]
+    with contextlib.suppress(OSError):
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    return False
+
+
+def _in_pod_namespace(command: list[str], namespace: str) -> list[str]:
+    """`command` in a private mount namespace where POD_NAMESPACE_FILE names `namespace`: only this process
+    sees the tmpfs over /run (the manager needs nothing else from /run: it reaches the API server by address)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _IN_POD_NAMESPACE, namespace, *command]
+
+
 def _environment(container: Obj, objs: list[Obj], namespace: str) -> dict[str, str]:
     """The container's env as the kubelet would resolve it (values, the pod's namespace, ConfigMap keys)."""
     env: dict[str, str] = {}
@@ -94,6 +133,7 @@ class Manager:
     webhook_port: int
     metrics_port: int
     log: Path
+    user: str = ""              # whom its kubeconfig authenticates as ("": the cluster admin's)
 
     @property
     def pid(self) -> int:
@@ -136,15 +176,17 @@ def _serving(address: str, port: int) -> bool:
 
 @contextlib.contextmanager
 def run_manager(kubeconfig: Path, objs: list[Obj], namespace: str, workdir: Path,
-                extra_env: dict[str, str] | None = None) -> Iterator[Manager]:
-    """The manager of the seldon-operator release whose manifest is `objs`, running until the block ends."""
+                extra_env: dict[str, str] | None = None, leader_election: bool = False) -> Iterator[Manager]:
+    """The manager of the seldon-operator release whose manifest is `objs`, running until the block ends, with the
+    credentials of `kubeconfig`; with leader_election, as the release asks (can_fake_pod_namespace() must hold)."""
     container = find(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {**_environment(container, objs, namespace), **(extra_env or {})}
     args = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in container.get("args", [])]
     webhook_port, metrics_port = free_port(), free_port()
     # The pod's ports are the host's here: free ones instead (the webhook server listens on every address:
     # 1.17.1's manager has no flag for its host). Metrics on loopback only.
-    args = [a for a in args if not a.startswith(("--webhook-port=", "--metrics-addr=", "--enable-leader-election"))]
+    dropped = ("--webhook-port=", "--metrics-addr=") + (() if leader_election else ("--enable-leader-election",))
+    args = [a for a in args if not a.startswith(dropped)]
     args += [f"--webhook-port={webhook_port}", f"--metrics-addr=127.0.0.1:{metrics_port}"]
     # controller-runtime serves the webhook from $TMPDIR/k8s-webhook-server/serving-certs: the chart's Secret.
     certs = workdir / "k8s-webhook-server" / "serving-certs"
@@ -153,8 +195,11 @@ def run_manager(kubeconfig: Path, objs: list[Obj], namespace: str, workdir: Path
     for key in ("tls.crt", "tls.key"):
         (certs / key).write_bytes(base64.b64decode(secret["data"][key]))
     log_path = workdir / "manager.log"
+    command = [str(MANAGER), *args]
+    if leader_election:
+        command = _in_pod_namespace(command, namespace)
     with log_path.open("w") as log:
-        proc = subprocess.Popen([str(MANAGER), *args],
+        proc = subprocess.Popen(command,
                                 env={**os.environ, **env, "KUBECONFIG": str(kubeconfig), "TMPDIR": str(workdir)},
                                 stdout=log, stderr=subprocess.STDOUT)
     manager = Manager(proc, namespace, host_address(), webhook_port, metrics_port, log_path)

@@ -7,7 +7,9 @@ with the operator's own messages.
 
 The manager is the Seldon Core 1.17.1 one built from the verified source, run as a local process for the
 release's Deployment (seldon_manager.py says how, and how the API server reaches its webhook). Nothing fakes
-the operator."""
+the operator. It authenticates as the release's ServiceAccount (a TokenRequest token), so every scenario below
+also proves the chart's least-privilege RBAC: nothing the manager does is forbidden (its log says so), yet it
+cannot list or watch a Secret; with leader election as the chart's default, its lock rules are proved too."""
 from __future__ import annotations
 
 import copy
@@ -24,21 +26,24 @@ from harness.cluster import TEST_NAMESPACE_LABEL, Helm, wait_until
 from kwok_support import KwokEnv, pod_ready, pods
 from msc.clusters.kwok import KwokCluster
 from seldon_manager import (MANAGER, ROUTING_FLAG, SELDON_OPERATOR_MISSING, Manager, apiserver_routes_to_endpoints,
-                            route_webhook, run_manager)
+                            can_fake_pod_namespace, route_webhook, run_manager, service_account_kubeconfig)
 
 pytestmark = pytest.mark.cluster_kwok
 SCENARIOS = scenarios("seldon-model")
 Obj = dict[str, Any]
 WEBHOOK = "v1.vseldondeployment.kb.io"
-OPERATOR_VALUES = {"crd": {"install": False}, "leaderElection": {"enabled": False},
+# Leader election stays on (the chart's default) where the manager can be given its pod namespace.
+LEADER_ELECTION = can_fake_pod_namespace()
+OPERATOR_VALUES = {"crd": {"install": False}, "leaderElection": {"enabled": LEADER_ELECTION},
                    # KEDA's CRDs are in the cluster (the session applies every fetched CRD): kedaSpec works.
                    "keda": {"enabled": True}}
+LOCK = "a33bd623.machinelearning.seldon.io"     # upstream's leader-election id, the chart's default
 
 
 @pytest.fixture(scope="module")
 def operator(kwok: KwokEnv, helms: dict[str, Helm], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Manager]:
-    """The seldon-operator chart installed with its defaults for the webhook (failurePolicy Fail) and the real
-    manager serving that webhook, for the whole module."""
+    """The seldon-operator chart installed with its defaults for the webhook (failurePolicy Fail) and RBAC, and
+    the real manager serving that webhook as the release's ServiceAccount, for the whole module."""
     require_built(MANAGER.exists(), SELDON_OPERATOR_MISSING)
     if not apiserver_routes_to_endpoints(KwokCluster(kwok.name)):
         pytest.fail(f"the kwok cluster's kube-apiserver runs without {ROUTING_FLAG} (a cluster kept from before "
@@ -53,7 +58,11 @@ def operator(kwok: KwokEnv, helms: dict[str, Helm], tmp_path_factory: pytest.Tem
         objs = helm.manifest(release, ns)
         webhook = find(objs, "ValidatingWebhookConfiguration")["webhooks"][0]
         assert webhook["failurePolicy"] == "Fail" and "service" in webhook["clientConfig"], webhook
-        with run_manager(kwok.kubeconfig, objs, ns, tmp_path_factory.mktemp("seldon-manager")) as manager:
+        workdir = tmp_path_factory.mktemp("seldon-manager")
+        account = find(objs, "ServiceAccount")["metadata"]["name"]
+        kubeconfig = service_account_kubeconfig(kwok.kubectl, ns, account, workdir / "kubeconfig")
+        with run_manager(kubeconfig, objs, ns, workdir, leader_election=LEADER_ELECTION) as manager:
+            manager.user = f"system:serviceaccount:{ns}:{account}"
             route_webhook(kwok.kubectl, objs, manager)
             try:
                 yield manager
@@ -236,8 +245,70 @@ def test_webhook_admits_an_update_and_refuses_a_bad_one(kwok: KwokEnv, operator:
     kwok.kubectl("delete", "seldondeployment", "refused", "-n", ns, "--wait=false")
 
 
+# ------------------------------------------------------------------ least privilege, enforced by the API server
+
+def _can(kwok: KwokEnv, operator: Manager, verb: str, resource: str, *where: str) -> bool:
+    """`kubectl auth can-i` as the manager's ServiceAccount (the API server's own authorizer answers)."""
+    proc = kwok.kubectl("auth", "can-i", verb, resource, *where, "--as", operator.user, check=False)
+    assert proc.stdout.strip() in ("yes", "no"), proc.stdout + proc.stderr
+    return proc.stdout.strip() == "yes"
+
+
+def test_operator_cannot_enumerate_secrets(kwok: KwokEnv, operator: Manager, namespace: Callable[..., str]) -> None:
+    """The identity that reconciled every scenario above reads a Secret only by the name a model's ServiceAccount
+    lists: it can neither list nor watch Secrets, anywhere, nor do what 1.17.1 never does."""
+    ns = namespace("op-rbac")
+    for where in (["--all-namespaces"], ["-n", ns], ["-n", operator.namespace]):
+        assert not _can(kwok, operator, "list", "secrets", *where), where
+        assert not _can(kwok, operator, "watch", "secrets", *where), where
+    assert _can(kwok, operator, "get", "secrets", "-n", ns), "the storage initializer's ServiceAccount credentials"
+    denied = [("create", "secrets"), ("delete", "secrets"), ("create", "pods"), ("get", "configmaps"),
+              ("patch", "deployments.apps"), ("get", "deployments.apps"), ("update", "seldondeployments"),
+              ("delete", "seldondeployments"), ("list", "serviceaccounts"), ("update", "namespaces")]
+    allowed = [(verb, resource) for verb, resource in denied if _can(kwok, operator, verb, resource, "-n", ns)]
+    assert not allowed, f"{operator.user} may {allowed}"
+    listed = kwok.kubectl("auth", "can-i", "--list", "-n", ns, "--as", operator.user).stdout
+    print(f"{operator.user} in a model namespace:\n{listed}")    # shown with -rP
+
+
+def test_storage_credentials_from_the_model_service_account(kwok: KwokEnv, operator: Manager,
+                                                             namespace: Callable[..., str]) -> None:
+    """What `get` on serviceaccounts and secrets is for: the operator reads the model pod's ServiceAccount and
+    the Secrets it lists, by name, and hands an S3 one to the storage initializer as secretKeyRef variables."""
+    ns = namespace("op-sa-credentials")
+    kwok.kubectl.apply([
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-reader", "namespace": ns},
+         "stringData": {"awsAccessKeyID": "id", "awsSecretAccessKey": "not-a-real-key"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "model-reader", "namespace": ns},
+         "secrets": [{"name": "s3-reader"}]}])
+    sd = _base("iris", ns)
+    sd["spec"]["predictors"][0]["graph"]["serviceAccountName"] = "model-reader"
+    kwok.kubectl("create", "-f", "-", stdin=json.dumps(sd))
+    wait_until(_available(kwok, "refused", ns), 180, "SeldonDeployment refused to be Available",
+               detail=lambda: f"manager log:\n{operator.log_tail(15)}")
+    [deployment] = kwok.kubectl.json("get", "deployments", "-n", ns)["items"]
+    [initializer] = deployment["spec"]["template"]["spec"]["initContainers"]
+    refs = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in initializer.get("env", [])}
+    assert refs.get("AWS_SECRET_ACCESS_KEY") == {"name": "s3-reader", "key": "awsSecretAccessKey"}, initializer
+    assert refs.get("AWS_ACCESS_KEY_ID") == {"name": "s3-reader", "key": "awsAccessKeyID"}, initializer
+
+
+def test_manager_holds_its_leader_lock(kwok: KwokEnv, operator: Manager) -> None:
+    """controller-runtime 0.11's "configmapsleases" lock, a ConfigMap and a Lease named by the leader-election
+    id, taken with the rules the chart limits to that name (create, then get/update)."""
+    if not LEADER_ELECTION:
+        pytest.skip("`unshare --mount` is not allowed here: the manager ran without leader election")
+    lease = kwok.kubectl.json("get", "lease", LOCK, "-n", operator.namespace)
+    assert lease["spec"].get("holderIdentity"), lease
+    config_map = kwok.kubectl.json("get", "configmap", LOCK, "-n", operator.namespace)
+    assert "control-plane.alpha.kubernetes.io/leader" in config_map["metadata"].get("annotations", {}), config_map
+
+
 def test_manager_kept_running(operator: Manager) -> None:
-    """The manager did not crash or restart under the scenarios above (its log says why if it did)."""
+    """The manager did not crash or restart under the scenarios above (its log says why if it did), and the API
+    server refused it nothing: the chart's rules cover every call it made."""
     assert operator.alive(), operator.log_tail()
     assert operator.reconciles().get("success", 0) > 0, operator.log_tail()
+    forbidden = [line for line in operator.log.read_text(errors="replace").splitlines() if "forbidden" in line]
+    assert not forbidden, "\n".join(forbidden[:10])
 

@@ -166,7 +166,8 @@ def test_leader_election_can_be_turned_off_for_one_replica() -> None:
     rendered = objs({"leaderElection": {"enabled": False}})
     assert not any(a.startswith("--enable-leader-election") for a in manager(rendered)["args"])
     local = find(rendered, "Role", "so-seldon-operator-manager-local")
-    assert local["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]
+    assert local["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["seldon-config"],
+                               "verbs": ["get"]}], "no lock rules without a lock"
 
 
 def test_leader_election_id_is_passed_when_set() -> None:
@@ -183,28 +184,63 @@ def rules_by_group(role: dict) -> dict[str, set[str]]:
     return out
 
 
-def test_cluster_wide_rbac(helm: str) -> None:
+def grants(role: dict) -> set[tuple[str, str, str, str]]:
+    """(apiGroup, resource, resourceName or "*", verb) for every permission the role grants."""
+    return {(group, resource, name, verb) for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for name in rule.get("resourceNames") or ["*"] for verb in rule["verbs"]}
+
+
+def spread(group: str, resources: str, verbs: str, names: str = "*") -> set[tuple[str, str, str, str]]:
+    return {(group, r, n, v) for r in resources.split() for n in names.split() for v in verbs.split()}
+
+
+CRUD = "list watch create update delete"     # children: read through the cache, written, never patched
+# Exactly the calls Seldon Core 1.17.1's manager makes (the README's "Security" section gives the reason for each).
+MANAGER_GRANTS = (spread("machinelearning.seldon.io", "seldondeployments", "list watch")
+                  | spread("machinelearning.seldon.io", "seldondeployments/status seldondeployments/finalizers", "update")
+                  | spread("apps", "deployments", CRUD) | spread("", "services", CRUD)
+                  | spread("autoscaling", "horizontalpodautoscalers", CRUD) | spread("policy", "poddisruptionbudgets", CRUD)
+                  | spread("", "serviceaccounts secrets", "get") | spread("", "configmaps", "list watch")
+                  | spread("", "events", "create patch"))
+LOCK = "a33bd623.machinelearning.seldon.io"
+
+
+def lock_grants(lock: str) -> set[tuple[str, str, str, str]]:
+    return spread("coordination.k8s.io", "leases", "create") | spread("coordination.k8s.io", "leases", "get update", lock) \
+        | spread("", "configmaps", "create") | spread("", "configmaps", "get update", lock)
+
+
+def test_cluster_wide_rbac_is_exactly_what_the_manager_calls(helm: str) -> None:
     rendered = objs(helm=helm)
     role = find(rendered, "ClusterRole")
     assert role["metadata"]["name"] == f"so-seldon-operator-{NS}-manager", "cluster-scoped names carry the namespace"
-    groups = rules_by_group(role)
-    assert groups["machinelearning.seldon.io"] == {"seldondeployments", "seldondeployments/status", "seldondeployments/finalizers"}
-    assert {"deployments", "deployments/status"} == groups["apps"]
-    # configmaps: the manager's cache watches them wherever it watches SeldonDeployments (seldon-config)
-    assert {"services", "secrets", "serviceaccounts", "configmaps", "events", "namespaces"} <= groups[""]
-    assert "keda.sh" not in groups and "networking.istio.io" not in groups, "Istio/KEDA rules only when enabled"
+    assert grants(role) == MANAGER_GRANTS | spread("", "namespaces", "list watch")
     binding = find(rendered, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "so-seldon-operator", "namespace": NS}]
     local = find(rendered, "Role", "so-seldon-operator-manager-local")
-    assert rules_by_group(local) == {"coordination.k8s.io": {"leases"}, "": {"configmaps", "events"}}
+    assert grants(local) == spread("", "configmaps", "get", "seldon-config") | lock_grants(LOCK)
     assert find(rendered, "RoleBinding")["subjects"] == binding["subjects"]
 
 
+def test_no_rule_lets_the_operator_enumerate_secrets_or_use_wildcards(helm: str) -> None:
+    for values in ({}, {"singleNamespace": True}, {"istio": {"enabled": True}, "keda": {"enabled": True}}):
+        for role in find_all(objs(values, helm), "ClusterRole") + find_all(objs(values, helm), "Role"):
+            granted = grants(role)
+            assert not {g for g in granted if g[1] == "secrets" and g[3] != "get"}, (values, role["metadata"]["name"])
+            assert not {g for g in granted if "*" in (g[0], g[1], g[3])}, (values, role["metadata"]["name"])
+
+
+def test_leader_election_lock_rules_follow_its_id_and_go_with_it() -> None:
+    local = find(objs({"leaderElection": {"id": "ops.seldon"}}), "Role", "so-seldon-operator-manager-local")
+    assert grants(local) == spread("", "configmaps", "get", "seldon-config") | lock_grants("ops.seldon")
+
+
 def test_istio_and_keda_add_exactly_their_rules() -> None:
-    groups = rules_by_group(find(objs({"istio": {"enabled": True}, "keda": {"enabled": True}}), "ClusterRole"))
-    assert groups["networking.istio.io"] == {"virtualservices", "destinationrules", "virtualservices/status", "destinationrules/status"}
-    assert groups["keda.sh"] == {"scaledobjects", "scaledobjects/status", "scaledobjects/finalizers"}
+    granted = grants(find(objs({"istio": {"enabled": True}, "keda": {"enabled": True}}), "ClusterRole"))
+    assert granted - grants(find(objs(), "ClusterRole")) == (
+        spread("keda.sh", "scaledobjects", CRUD) | spread("networking.istio.io", "virtualservices", CRUD)
+        | spread("networking.istio.io", "destinationrules", "list watch create update"))
 
 
 def test_single_namespace_uses_roles_and_scopes_the_webhook(helm: str) -> None:
@@ -212,7 +248,7 @@ def test_single_namespace_uses_roles_and_scopes_the_webhook(helm: str) -> None:
     assert not find_all(rendered, "ClusterRole") and not find_all(rendered, "ClusterRoleBinding")
     role = find(rendered, "Role", "so-seldon-operator-manager")
     assert role["metadata"]["namespace"] == NS
-    assert "namespaces" not in rules_by_group(role)[""], "no cluster-scoped reads in single-namespace mode"
+    assert grants(role) == MANAGER_GRANTS, "the same rules, in the release namespace; no cluster-scoped reads"
     binding = find(rendered, "RoleBinding", "so-seldon-operator-manager")
     assert binding["roleRef"]["kind"] == "Role"
     assert env(rendered)["WATCH_NAMESPACE"] == NS
@@ -467,8 +503,10 @@ def test_notes_say_how_to_rotate_the_certificate() -> None:
      "webhook.certificate.rotationId is \"2026-11-28\" but certManager.enabled is true: cert-manager renews its certificate itself"),
     ({"extraEnv": [{"name": "ISTIO_ENABLED", "value": "true"}]},
      "extraEnv sets ISTIO_ENABLED, which the chart already sets from its values"),
+    ({"extraEnv": [{"name": "LEADER_ELECTION_ID", "value": "mine"}]},
+     "extraEnv sets LEADER_ELECTION_ID: the chart's Role grants the leader-election lock by its name; set leaderElection.id"),
 ], ids=["replicas-without-leader-election", "pdb-both", "pdb-neither", "pdb-blocks-drains", "rotation-id-with-cert-manager",
-        "extra-env-duplicate"])
+        "extra-env-duplicate", "extra-env-lock-id"])
 def test_fail_rules_name_the_value_and_the_fix(values: dict, message: str, helm: str) -> None:
     assert message in render_error(values, helm)
 

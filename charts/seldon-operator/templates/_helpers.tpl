@@ -162,6 +162,9 @@ cannot express.
 {{- $own = append $own .name -}}
 {{- end -}}
 {{- range .Values.extraEnv -}}
+{{- if eq .name "LEADER_ELECTION_ID" -}}
+{{- fail "extraEnv sets LEADER_ELECTION_ID: the chart's Role grants the leader-election lock by its name; set leaderElection.id instead" -}}
+{{- end -}}
 {{- if has .name $own -}}
 {{- fail (printf "extraEnv sets %s, which the chart already sets from its values: use the value documented for %s in the README instead of extraEnv" .name .name) -}}
 {{- end -}}
