@@ -49,7 +49,7 @@ def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
         kubectl = Kubectl(kubeconfig, tmp_path_factory.mktemp("kubectl-cache"))
         sweep_test_namespaces(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig), NAMESPACE_MARK)
         missing = ks.missing_images(ks.APP_IMAGES)
-        # the explainer (2.7 GB) is not loaded into every node up front: no kind test runs an explainer yet
+        # the explainer (2.7 GB) is not loaded into every node: its test loads it where its pod runs
         present = [ref for key, ref in ks.APP_IMAGES.items() if key not in missing and key != "alibi-explainer"]
         present += [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
         TIMINGS[f"kind load ({len(present)} images)"] = round(kind_cluster.load(present), 1)

@@ -8,10 +8,13 @@ the storage initializer (rclone) and every answer coming through the executor:
   grpcio client with seldon-core's own stubs, in a pod of the iris-model image), each checked for the classes of
   two textbook flowers and for `meta.requestPath`;
 - a wrong credential leaves the pod's storage initializer failing with rclone's 403 message, which the
-  seldon-model README shows.
+  seldon-model README shows;
+- an AnchorTabular explainer (the alibiexplainer image, loaded into the CPU worker only: 2.7 GB) beside the
+  model, its saved explainer downloaded from the PVC, answers /api/v1.0/explain with an anchor.
 Every pod runs in a namespace that enforces Pod Security `restricted`."""
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import tempfile
@@ -20,7 +23,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from msc import stack as ks
+from msc import clusters, stack as ks
+from msc.images.smoke import anchor_explainer_dir
 from msc.iris import SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM
 from msc.proc import wait_until
 from harness import VALUES
@@ -101,13 +105,21 @@ def model_store(kind: KindEnv, make_namespace: Callable[..., str]) -> Obj:
             "secret": secret, "namespace": namespace}
 
 
+def cpu_worker(kind: KindEnv) -> str:
+    return next(n for n, pool in kind.nodes.items() if pool not in ("control-plane", "gpu-l4"))
+
+
 @pytest.fixture(scope="module")
 def pvc_volume(kind: KindEnv) -> Iterator[str]:
     """A local PersistentVolume on the CPU worker holding iris/model.joblib (copied from the iris-model image
-    into the node), for pvc:// modelUris. Returns the PV's name; each test binds its own claim to it."""
-    kind.require("iris-model")
-    node = next(n for n, pool in kind.nodes.items() if pool not in ("control-plane", "gpu-l4"))
+    into the node) and iris-explainer/ (an AnchorTabular explainer saved by the explainer image), for pvc://
+    modelUris. Returns the PV's name; each test binds its own claim to it."""
+    kind.require("iris-model", "alibi-explainer")
+    node = cpu_worker(kind)
     name = f"msc-iris-models-{kind.token}"
+    with anchor_explainer_dir() as saved:
+        subprocess.run(["docker", "exec", node, "mkdir", "-p", MODEL_DIR], check=True)
+        subprocess.run(["docker", "cp", saved, f"{node}:{MODEL_DIR}/iris-explainer"], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         cid = subprocess.run(["docker", "create", ks.APP_IMAGES["iris-model"]], capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -179,13 +191,21 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj
                             s3_secret("models-s3-wrong-key", namespace, model_store, "not-the-secret-key"), claim,
                             *ks.client_objects(namespace), *ks.grpc_client_objects(namespace, "seldon"),
                             *ks.grpc_client_objects(namespace, "v2")])
+    # the explainer's image only where its pod runs (the GPU worker's taint keeps it off that one)
+    seconds = clusters.cluster("kind", kind.name).load([ks.APP_IMAGES["alibi-explainer"]], nodes=[cpu_worker(kind)])
+    print(f"kind load {ks.APP_IMAGES['alibi-explainer']} into {cpu_worker(kind)}: {seconds:.0f}s")
+    explained = iris_values("pvc://iris-models/iris")
+    explained["predictors"][0]["explainer"] = {
+        **yaml.safe_load((VALUES / "seldon-model" / "explainer.yaml").read_text())["predictors"][0]["explainer"],
+        "modelUri": "pvc://iris-models/iris-explainer"}
     releases = {"s3": iris_values("s3://models/iris", "models-s3"), "pvc": iris_values("pvc://iris-models/iris"),
                 "badkey": iris_values("s3://models/iris", "models-s3-wrong-key"),
                 "v2": yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text()),
                 "xgboost": iris_values("s3://models/iris-xgboost", "models-s3", "xgboost"),
-                "xgboost-v2": {**iris_values("s3://models/iris-xgboost", "models-s3", "xgboost"), "protocol": "v2"}}
+                "xgboost-v2": {**iris_values("s3://models/iris-xgboost", "models-s3", "xgboost"), "protocol": "v2"},
+                "explainer": explained}
     sdeps = {name: install_model(kind, helm_cli, namespace, f"iris-{name}", values) for name, values in releases.items()}
-    for name in ("s3", "pvc", "v2", "xgboost", "xgboost-v2"):
+    for name in ("s3", "pvc", "v2", "xgboost", "xgboost-v2", "explainer"):
         wait_available(kind, sdeps[name]["metadata"]["name"], namespace)
     for pod in (ks.CLIENT_NAME, ks.grpc_client_name("seldon"), ks.grpc_client_name("v2")):
         ks.wait_pod_ready(kind.kubectl, namespace, pod, 180)
@@ -251,3 +271,17 @@ def test_v2_protocol_over_rest_and_grpc(kind: KindEnv, served: Obj, release: str
     grpc = ks.call_grpc(kind.kubectl, namespace, "v2", f"{host}:5001", rows, model="classifier")
     assert grpc["outputs"][0]["data"] == [0, 2], grpc
     print(f"v2 REST {out['data']}, v2 gRPC {grpc['outputs'][0]['data']} (setosa, virginica)")
+
+
+def test_explainer_answers_with_an_anchor(kind: KindEnv, served: Obj) -> None:
+    """The operator's explainer Deployment (alibiexplainer, AnchorTabular saved on the PVC) explains a setosa
+    flower through the model's executor: an anchor of at least 90% precision."""
+    namespace, sdep = served["namespace"], served["sdeps"]["explainer"]
+    url = (f"http://{sdep['metadata']['name']}-default-explainer.{namespace}.svc.cluster.local:9000"
+           "/api/v1.0/explain")
+    result = ks.call(kind.kubectl, namespace, [{"name": "explain", "url": url, "body": {"data": {"ndarray": [SETOSA_CM]}},
+                                                 "retry": 120, "timeout": 120}], timeout=400)["explain"]
+    body = ks.ok(result, "explanation")
+    data = (body if isinstance(body, dict) else json.loads(body))["data"]
+    assert data["anchor"] and data["precision"] >= 0.9, data
+    print(f"explain {SETOSA_CM}: anchor {data['anchor']} precision {data['precision']:.2f} coverage {data['coverage']:.2f}")

@@ -286,14 +286,14 @@ class KindCluster(ApiServer):
         return "coredns, kube-proxy and podnet all Ready" if not pending else "waiting for " + ", ".join(pending)
 
     # -- images
-    def load(self, refs: list[str]) -> float:
-        """`kind load docker-image` into the worker nodes (workloads never run on the control plane; kind skips
-        images a node already has); returns the seconds it took."""
+    def load(self, refs: list[str], nodes: list[str] | None = None) -> float:
+        """`kind load docker-image` into the given nodes, by default every worker (workloads never run on the
+        control plane; kind skips images a node already has); returns the seconds it took."""
         if not refs:
             return 0.0
         t0 = time.monotonic()
-        nodes = self.kind("get", "nodes", "--name", self.name, what="kind get nodes").stdout.split()
-        workers = [n for n in nodes if not n.endswith("-control-plane")]
+        workers = nodes or [n for n in self.kind("get", "nodes", "--name", self.name, what="kind get nodes").stdout.split()
+                            if not n.endswith("-control-plane")]
         self.kind("load", "docker-image", "--name", self.name, *(["--nodes", ",".join(workers)] if workers else []),
                   *refs, what=f"kind load docker-image {' '.join(refs)}", timeout=1200)
         return time.monotonic() - t0

@@ -284,13 +284,22 @@ explainer.save(sys.argv[1])
 """
 
 
-def check_alibi_explainer(image: str) -> list[str]:
-    """The explainer as the operator runs it, beside SKLEARN_SERVER serving the iris model: a saved AnchorTabular
-    explainer in --storage_uri, POST /api/v1.0/explain returns an anchor for a setosa flower."""
-    with tempfile.TemporaryDirectory() as saved, iris_model_dir() as model:
+@contextmanager
+def anchor_explainer_dir(image: str = IMAGES["alibi-explainer"]) -> Iterator[str]:
+    """A folder holding a saved AnchorTabular explainer of the iris model (what the explainer's storage
+    initializer downloads), saved by the explainer image's own alibi."""
+    with tempfile.TemporaryDirectory() as saved:
         os.chmod(saved, 0o777)
         docker("run", "--rm", *RESTRICTED, "-v", f"{saved}:/mnt/explainer", "--entrypoint", "/opt/alibi/bin/python",
                image, "-c", SAVE_ANCHOR_EXPLAINER, "/mnt/explainer", timeout=300)
+        os.chmod(saved, 0o755)
+        yield saved
+
+
+def check_alibi_explainer(image: str) -> list[str]:
+    """The explainer as the operator runs it, beside SKLEARN_SERVER serving the iris model: a saved AnchorTabular
+    explainer in --storage_uri, POST /api/v1.0/explain returns an anchor for a setosa flower."""
+    with anchor_explainer_dir(image) as saved, iris_model_dir() as model:
         params = json.dumps([{"name": "model_uri", "value": "/mnt/models", "type": "STRING"}])
         with seldon_component(IMAGES["sklearnserver"], [9000, 6000, 9080], env={"PREDICTIVE_UNIT_PARAMETERS": params},
                               extra=["-v", f"{model}:/mnt/models:ro"]) as url:
