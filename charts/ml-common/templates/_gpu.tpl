@@ -1,7 +1,9 @@
 {{/*
 GPU placement: the ONE place that turns a `gpu:` block into resources, tolerations and node affinity.
-Every chart that places GPU work calls these helpers; gpu-node-pool gives its pools exactly the label
-and taint these helpers select and tolerate, so a model and its pool cannot disagree.
+Every chart that places accelerator work calls these helpers, with a `gpu:` block or with the placement
+block ml-common.accelerator.placement makes of `gpu:` or `accelerator:` (_accelerator.tpl: TPUs, AWS
+Neuron, AMD GPUs); gpu-node-pool gives its pools exactly the label and taint these helpers select and
+tolerate, so a model and its pool cannot disagree.
 
 The block (all keys optional; count 0 disables everything):
   gpu:
@@ -19,10 +21,9 @@ The block (all keys optional; count 0 disables everything):
 {{/* ml-common.gpu.defaultPoolLabel: the node label that names a GPU pool. */}}
 {{- define "ml-common.gpu.defaultPoolLabel" -}}ml-serving-charts.io/pool{{- end -}}
 
-{{/* ml-common.gpu.defaultTaints: the taints every GPU pool carries unless configured otherwise (YAML list). */}}
+{{/* ml-common.gpu.defaultTaints: the taints every GPU pool carries unless configured otherwise (YAML list): NVIDIA's (_accelerator.tpl). */}}
 {{- define "ml-common.gpu.defaultTaints" -}}
-- key: nvidia.com/gpu
-  effect: NoSchedule
+{{- include "ml-common.accelerator.defaultTaints" "nvidia" -}}
 {{- end -}}
 
 {{/*
@@ -109,7 +110,8 @@ Usage: {{- with include "ml-common.gpu.tolerations" (dict "gpu" .gpu "toleration
 {{- end -}}
 
 {{/*
-ml-common.gpu.affinity: the given affinity with the pool's labels ANDed into every required node
+ml-common.gpu.affinity: the given affinity with the pool's labels, and the block's own `nodeSelector`
+(hardware labels of a placement block, required even with anyPool), ANDed into every required node
 selector term (one term is created when there is none). Returns YAML ({} when empty).
 Usage: {{- with include "ml-common.gpu.affinity" (dict "gpu" .gpu "affinity" .affinity) | fromYaml }}
 */}}
@@ -117,11 +119,19 @@ Usage: {{- with include "ml-common.gpu.affinity" (dict "gpu" .gpu "affinity" .af
 {{- $affinity := deepCopy (.affinity | default dict) -}}
 {{- $gpu := .gpu | default dict -}}
 {{- $pool := $gpu.pool | default dict -}}
-{{- if and (gt (int (include "ml-common.gpu.count" $gpu)) 0) $pool.name (not $gpu.anyPool) -}}
-{{- $expressions := list (dict "key" ($pool.labelKey | default (include "ml-common.gpu.defaultPoolLabel" .)) "operator" "In" "values" (list $pool.name)) -}}
+{{- $expressions := list -}}
+{{- if gt (int (include "ml-common.gpu.count" $gpu)) 0 -}}
+{{- if and $pool.name (not $gpu.anyPool) -}}
+{{- $expressions = append $expressions (dict "key" ($pool.labelKey | default (include "ml-common.gpu.defaultPoolLabel" .)) "operator" "In" "values" (list $pool.name)) -}}
 {{- range $key, $value := ($pool.nodeSelector | default dict) -}}
 {{- $expressions = append $expressions (dict "key" $key "operator" "In" "values" (list (toString $value))) -}}
 {{- end -}}
+{{- end -}}
+{{- range $key, $value := ($gpu.nodeSelector | default dict) -}}
+{{- $expressions = append $expressions (dict "key" $key "operator" "In" "values" (list (toString $value))) -}}
+{{- end -}}
+{{- end -}}
+{{- if $expressions -}}
 {{- $nodeAffinity := $affinity.nodeAffinity | default dict -}}
 {{- $required := $nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution | default dict -}}
 {{- $terms := list -}}

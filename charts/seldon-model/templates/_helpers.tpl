@@ -171,7 +171,8 @@ Usage: {{ include "seldon-model.container" (dict "context" $ "name" "classifier"
 {{- define "seldon-model.container" -}}
 {{- $values := .context.Values -}}
 {{- $c := .component | default dict -}}
-{{- $own := list "name" "image" "resources" "gpu" "pod" "versions" "securityProfile" "securityProfileReason" "securityContext" "volumeMounts" -}}
+{{- include "seldon-model.credentials.refuseLiterals" (dict "env" $c.env "path" (printf "%s.env" .where)) -}}
+{{- $own := list "name" "image" "resources" "gpu" "accelerator" "pod" "versions" "securityProfile" "securityProfileReason" "securityContext" "volumeMounts" -}}
 {{- $out := dict -}}
 {{- range $key, $value := $c -}}
 {{- if and (not (has $key $own)) (not (kindIs "invalid" $value)) }}{{ $_ := set $out $key $value }}{{ end -}}
@@ -188,7 +189,8 @@ Usage: {{ include "seldon-model.container" (dict "context" $ "name" "classifier"
 {{- $sc := include "ml-common.security.containerSecurityContext" (dict "securityContext" (include "ml-common.values.merge" (list $values.defaults.securityContext $c.securityContext) | fromJson) "path" (printf "%s.securityContext (merged over defaults.securityContext)" .where) "profile" $profile) | fromYaml -}}
 {{- $_ := set $out "securityContext" $sc.securityContext -}}
 {{- $resources := include "ml-common.values.merge" (list ($values.defaults.resources | default dict) $c.resources) | fromJson -}}
-{{- $resources = include "ml-common.gpu.resources" (dict "gpu" $c.gpu "resources" $resources) | fromYaml -}}
+{{- $placement := include "ml-common.accelerator.placement" (dict "gpu" $c.gpu "accelerator" $c.accelerator "path" .where) | fromJson -}}
+{{- $resources = include "ml-common.gpu.resources" (dict "gpu" $placement "resources" $resources) | fromYaml -}}
 {{- if $resources }}{{ $_ := set $out "resources" $resources }}{{ end -}}
 {{- $mounts := $c.volumeMounts | default list -}}
 {{- if .writableTmp -}}
@@ -219,8 +221,8 @@ Usage: {{ include "seldon-model.serviceAccountName" (dict "context" $ "podSpec" 
 
 {{/*
 seldon-model.componentSpec: one componentSpecs[] entry (a pod of the predictor) as YAML list item.
-GPU placement: every GPU block of the pod's components goes through ml-common (tolerations for each
-pool's taints, node affinity for the pool; the validation guarantees one pool per pod).
+Accelerator placement: every gpu or accelerator block of the pod's components goes through ml-common
+(tolerations for each pool's taints, node affinity for the pool; the validation guarantees one pool per pod).
 Usage: {{ include "seldon-model.componentSpec" (dict "context" $ "pod" $pod) }}
 */}}
 {{- define "seldon-model.componentSpec" -}}
@@ -231,10 +233,11 @@ Usage: {{ include "seldon-model.componentSpec" (dict "context" $ "pod" $pod) }}
 {{- $affinity := tpl (toYaml ($spec.affinity | default dict)) $ctx | fromYaml -}}
 {{- $gpuDone := false -}}
 {{- range $pod.nodes -}}
-{{- if gt (int (include "ml-common.gpu.count" .component.gpu)) 0 -}}
-{{- $tolerations = include "ml-common.gpu.tolerations" (dict "gpu" .component.gpu "tolerations" $tolerations) | fromYamlArray -}}
+{{- $placement := include "ml-common.accelerator.placement" (dict "gpu" .component.gpu "accelerator" .component.accelerator "path" .componentPath) | fromJson -}}
+{{- if $placement -}}
+{{- $tolerations = include "ml-common.gpu.tolerations" (dict "gpu" $placement "tolerations" $tolerations) | fromYamlArray -}}
 {{- if not $gpuDone -}}
-{{- $affinity = include "ml-common.gpu.affinity" (dict "gpu" .component.gpu "affinity" $affinity) | fromYaml -}}
+{{- $affinity = include "ml-common.gpu.affinity" (dict "gpu" $placement "affinity" $affinity) | fromYaml -}}
 {{- $gpuDone = true -}}
 {{- end -}}
 {{- end -}}

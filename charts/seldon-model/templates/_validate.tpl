@@ -130,7 +130,7 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- if and (kindIs "map" $component.image) (include "seldon-model.imageSet" $component) (not $component.image.tag) (not $component.image.digest) -}}
 {{- fail (printf "%s.image.tag is empty: set %s.image.tag (or image.digest); component images have no default tag" $cpath $cpath) -}}
 {{- end -}}
-{{- include "ml-common.gpu.validate" (dict "gpu" $component.gpu "path" (printf "%s.gpu" $cpath)) -}}
+{{- $_ := include "ml-common.accelerator.placement" (dict "gpu" $component.gpu "accelerator" $component.accelerator "path" $cpath) -}}
 {{- end -}}
 
 {{- range $acc.nodes -}}
@@ -228,14 +228,14 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- end -}}
 {{- $pools := list -}}
 {{- range $pod.nodes -}}
-{{- $gpu := .component.gpu | default dict -}}
-{{- if gt (int (include "ml-common.gpu.count" $gpu)) 0 -}}
+{{- $gpu := include "ml-common.accelerator.placement" (dict "gpu" .component.gpu "accelerator" .component.accelerator "path" .componentPath) | fromJson -}}
+{{- if $gpu -}}
 {{- $pool := $gpu.pool | default dict -}}
-{{- $pools = append $pools (printf "%s=%s" ($pool.labelKey | default (include "ml-common.gpu.defaultPoolLabel" $)) (ternary "*" ($pool.name | default "") (eq (toString $gpu.anyPool) "true"))) -}}
+{{- $pools = append $pools (printf "%s=%s%s" ($pool.labelKey | default (include "ml-common.gpu.defaultPoolLabel" $)) (ternary "*" ($pool.name | default "") (eq (toString $gpu.anyPool) "true")) (include "seldon-model.hardwareLabels" $gpu)) -}}
 {{- end -}}
 {{- end -}}
 {{- if gt (len (uniq $pools)) 1 -}}
-{{- fail (printf "%s: the GPU components of one pod ask for different pools (%s) but a pod runs on one node: give them the same gpu.pool, or move one to its own pod with components.<node>.pod" $pod.path (join ", " (uniq $pools))) -}}
+{{- fail (printf "%s: the GPU components of one pod ask for different pools (%s) but a pod runs on one node: give them the same gpu.pool or accelerator.pool (and TPU type and topology), or move one to its own pod with components.<node>.pod" $pod.path (join ", " (uniq $pools))) -}}
 {{- end -}}
 {{- $s := $pod.scaling -}}
 {{- $replicas := $s.replicas -}}
@@ -334,5 +334,14 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- fail (printf "test.predictor is %q but there is no predictor of that name (predictors: %s): set test.predictor to one of them or leave it empty" $values.test.predictor (join ", " $names)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* seldon-model.hardwareLabels: " (k=v, ...)" of a placement block's hardware labels (a TPU's type and topology), or "". */}}
+{{- define "seldon-model.hardwareLabels" -}}
+{{- with .nodeSelector -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
+{{- printf " (%s)" (join ", " ($pairs | sortAlpha)) -}}
 {{- end -}}
 {{- end -}}
