@@ -85,7 +85,9 @@ def test_requests_failing_during_a_pause_are_found_in_that_window(network: tuple
     print(f"\n{protocol}, paused {paused - result.started:.1f}-{resumed - result.started:.1f} s: {result.describe()}")
     assert result.failed > 0, "no request failed while the server was paused"
     assert {f.code for f in result.failures()} <= {"0", "DeadlineExceeded"}, result.describe_failures()
-    # sent while the server was frozen (or up to one timeout before: their answer was due during it)
-    assert all(paused - spec.timeout - 0.5 <= f.t <= resumed + 0.5 for f in result.failures()), result.describe_failures()
-    after = result.window(resumed + 1.0, result.started + 60)
+    # sent while the server was frozen, up to one timeout before (their answer was due during it) or after (queued
+    # behind the backlog it works off when it resumes)
+    margin = spec.timeout + 0.5
+    assert all(paused - margin <= f.t <= resumed + margin for f in result.failures()), result.describe_failures()
+    after = result.window(resumed + margin, result.started + 60)
     assert after.sent > 0 and after.failed == 0, after.describe_failures()
