@@ -306,8 +306,9 @@ def test_pool_catalog_lists_every_pool() -> None:
     assert sorted(pools) == ["cpu", "gpu-a100", "gpu-l4"]
     assert pools["gpu-a100"]["resources"] == {"nvidia.com/gpu": 8}
     assert pools["gpu-a100"]["taints"] == GPU_TAINT
-    assert pools["cpu"] == {"name": "cpu", "gpu": False, "nodeLabels": {"ml-serving-charts.io/pool": "cpu"}, "taints": [],
-                            "resources": {}, "sharing": "none"}
+    assert pools["cpu"] == {"name": "cpu", "gpu": False, "accelerator": "none", "nodeLabels": {"ml-serving-charts.io/pool": "cpu"},
+                            "taints": [], "resources": {}, "sharing": "none"}
+    assert pools["gpu-a100"]["accelerator"] == "nvidia" and "workloadAccelerator" not in pools["gpu-a100"]
 
 
 def test_helm_tests() -> None:
@@ -372,7 +373,7 @@ FAILURES = {
                                "pools[0].capi.bootstrapConfigRef and capi.bootstrapConfigRef are empty"),
     "min above max": ({**AWS, "pools": [{"name": "p", "minNodes": 3, "maxNodes": 2}]}, "pools[0].minNodes (3) is above maxNodes (2)"),
     "headroom on cpu pool": ({"provider": "simulated", "pools": [{"name": "cpu"}], "headroom": {"enabled": True, "placeholders": [{"pool": "cpu"}]}},
-                             "headroom.placeholders[0].pool is \"cpu\", which is not a GPU pool of this release (GPU pools: none)"),
+                             "headroom.placeholders[0].pool is \"cpu\", which is not an accelerator pool of this release (accelerator pools: none)"),
     "gpu test without gpu pool": ({"provider": "simulated", "pools": [{"name": "cpu"}], "tests": {"gpu": {"enabled": True}}},
                                   "tests.gpu.enabled is true but tests.gpu.pool \"\" is not a GPU pool"),
 }

@@ -1,11 +1,13 @@
-"""One pool identity: a GPU workload rendered through ml-common (tests/charts/ml-common-probe, and
-charts/seldon-model when present) is admitted by the nodes of its pool, for every provider, and by no
-other pool (CPU pools included).
+"""One pool identity: a GPU or accelerator workload rendered through ml-common (tests/charts/ml-common-probe,
+and charts/seldon-model when present) is admitted by the nodes of its pool, for every provider and every
+accelerator kind (NVIDIA, GKE TPU, AWS Neuron, AMD), and by no other pool (CPU pools and pools of other
+kinds or TPU topologies included).
 
 Each provider's nodes are modelled from what the chart renders, the way that provider builds them:
 kwok Nodes as they are; Karpenter nodes from the NodePool (template labels, single-value `In`
 requirements, taints, GPU count requirement) plus the device plugin config the node label selects;
-GKE nodes from the ComputeClass (GKE's own compute-class label and taints, GPU taint, nodeLabels);
+GKE nodes from the ComputeClass (GKE's own compute-class label and taints, GPU or TPU taint and TPU
+labels, nodeLabels);
 Cluster API nodes from the cluster-autoscaler capacity annotations (what it scales up from zero).
 The admission check is a small subset of the scheduler: required node affinity, nodeSelector,
 NoSchedule/NoExecute taints, and resource requests against allocatable.
@@ -25,6 +27,10 @@ pytestmark = pytest.mark.render
 CHART = "gpu-node-pool"
 POOL_LABEL = "ml-serving-charts.io/pool"
 SCENARIOS = ["eks", "aks", "gke", "capi", "simulated", "time-slicing", "mig"]
+# Pools of the other accelerator kinds (values/gpu-node-pool/): each has a CPU pool and accelerator pools.
+ACCELERATOR_SCENARIOS = ["tpu-gke", "neuron-eks", "amd-eks", "amd-capi", "simulated-accelerators"]
+# What a node of each non-NVIDIA kind advertises, per device Karpenter counts (the kinds' device plugins).
+NEURON_CORES_PER_DEVICE = 2
 Obj = dict[str, Any]
 
 
@@ -55,9 +61,15 @@ def karpenter_nodes(objs: list[Obj]) -> list[NodeModel]:
         gpu_keys = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.azure.com/sku-gpu-count")
         gpus = next((int(labels[k]) for k in gpu_keys if k in labels), 0)
         allocatable: dict[str, Any] = {"cpu": "4", "memory": "16Gi", "pods": "110"}
-        if gpus:
+        taints = tpl["spec"].get("taints") or []
+        if labels.get("karpenter.k8s.aws/instance-gpu-manufacturer") == "amd":
+            allocatable["amd.com/gpu"] = gpus   # AMD's device plugin
+        elif gpus:
             allocatable.update(_device_plugin_resources(objs, labels["nvidia.com/device-plugin.config"], gpus))
-        nodes.append(NodeModel(labels[POOL_LABEL], labels, tpl["spec"].get("taints") or [], allocatable, f"NodePool/{pool['metadata']['name']}"))
+        if labels.get("karpenter.k8s.aws/instance-accelerator-manufacturer") == "aws":   # Inferentia, Trainium
+            devices = int(labels["karpenter.k8s.aws/instance-accelerator-count"])
+            allocatable.update({"aws.amazon.com/neuron": devices, "aws.amazon.com/neuroncore": devices * NEURON_CORES_PER_DEVICE})
+        nodes.append(NodeModel(labels[POOL_LABEL], labels, taints, allocatable, f"NodePool/{pool['metadata']['name']}"))
     return nodes
 
 
@@ -71,10 +83,16 @@ def gke_nodes(objs: list[Obj]) -> list[NodeModel]:
             base_taints.append({"key": "cloud.google.com/compute-class", "value": name, "effect": "NoSchedule"})
         for i, rule in enumerate(spec["priorities"]):
             taints, allocatable = list(base_taints), {"cpu": "4", "memory": "16Gi", "pods": "110"}
+            node_labels = dict(labels)
             if "gpu" in rule:  # GKE taints GPU nodes itself and runs its own device plugin
                 taints.append({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"})
                 allocatable["nvidia.com/gpu"] = rule["gpu"]["count"]
-            nodes.append(NodeModel(labels.get(POOL_LABEL, name), labels, taints, allocatable, f"ComputeClass/{name} priority {i}"))
+            if "tpu" in rule:  # GKE labels TPU nodes with their type and topology and taints them
+                taints.append({"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"})
+                allocatable["google.com/tpu"] = rule["tpu"]["count"]
+                node_labels.update({"cloud.google.com/gke-tpu-accelerator": rule["tpu"]["type"],
+                                    "cloud.google.com/gke-tpu-topology": rule["tpu"]["topology"]})
+            nodes.append(NodeModel(labels.get(POOL_LABEL, name), node_labels, taints, allocatable, f"ComputeClass/{name} priority {i}"))
     return nodes
 
 
@@ -118,8 +136,14 @@ def scenario_objs(scenario: str) -> list[Obj]:
     return render(CHART, values_files=[VALUES / CHART / f"{scenario}.yaml"])
 
 
-def probe_pod(gpu: Obj, helm: str = "helm4") -> Obj:
-    return find(render("ml-common-probe", {"gpu": gpu}, helm=helm), "Deployment")["spec"]["template"]["spec"]
+def probe_pod(gpu: Obj, helm: str = "helm4", accelerator: Obj | None = None) -> Obj:
+    values = {"gpu": gpu, "accelerator": accelerator or {}}
+    return find(render("ml-common-probe", values, helm=helm), "Deployment")["spec"]["template"]["spec"]
+
+
+def workload_pod(entry: Obj, helm: str = "helm4") -> Obj:
+    """The pod a workload gets from a catalog entry's `gpu:` or `accelerator:` block."""
+    return probe_pod(entry.get("workloadGpu") or {}, helm, entry.get("workloadAccelerator"))
 
 
 def assert_lands_only_on(spec: Obj, pool: str, nodes: list[NodeModel], what: str) -> None:
@@ -233,3 +257,50 @@ def test_seldon_gpu_llm_lands_on_a_simulated_pool() -> None:
         pools = {n.pool for n in nodes if not admission_problems(spec, n)}
         assert len(pools) == 1, f"{owner['kind']}/{owner['metadata']['name']} fits pools {sorted(pools)}: want exactly one GPU pool"
         assert pools <= {"gpu-a100", "gpu-l4"}
+
+
+# ------------------------------------------------------------------ every accelerator kind
+
+
+@pytest.mark.parametrize("scenario", ACCELERATOR_SCENARIOS)
+def test_every_accelerator_scenario_has_accelerator_and_cpu_pools(scenario: str) -> None:
+    entries = catalog(scenario_objs(scenario))
+    kinds = {e["accelerator"] for e in entries}
+    assert kinds - {"none", "nvidia"}, f"{scenario}: no TPU, Neuron or AMD pool"
+    assert "none" in kinds or scenario == "simulated-accelerators", f"{scenario}: needs a CPU pool"
+
+
+@pytest.mark.parametrize("scenario", ACCELERATOR_SCENARIOS)
+def test_accelerator_workload_lands_on_its_pool_only(scenario: str, helm: str) -> None:
+    objs = scenario_objs(scenario)
+    nodes = node_models(objs)
+    for entry in (e for e in catalog(objs) if e["accelerator"] != "none"):
+        assert_lands_only_on(workload_pod(entry, helm), entry["name"], nodes, f"{scenario}: workload for {entry['name']}")
+
+
+def test_every_kind_lands_only_on_its_own_kind_beside_the_others() -> None:
+    """The kwok tier's nodes: the NVIDIA pools of simulated.yaml and the TPU, Neuron and AMD pools of
+    simulated-accelerators.yaml in one cluster. Every pool's workload fits its own pool and no other: not
+    another kind's, not a TPU pool of another topology, not a CPU pool."""
+    objs = scenario_objs("simulated") + scenario_objs("simulated-accelerators")
+    nodes = node_models(objs)
+    entries = [e for e in catalog(scenario_objs("simulated")) + catalog(scenario_objs("simulated-accelerators"))
+               if e["accelerator"] != "none"]
+    assert {e["accelerator"] for e in entries} == {"nvidia", "tpu", "neuron", "amd"}
+    for entry in entries:
+        assert_lands_only_on(workload_pod(entry), entry["name"], nodes, f"workload for {entry['name']} ({entry['accelerator']})")
+
+
+@pytest.mark.parametrize(("accelerator", "why"), [
+    ({"kind": "tpu", "tpu": {"type": "tpu-v5-lite-podslice", "topology": "1x1"}, "anyPool": True}, "no pool of topology 1x1"),
+    ({"kind": "tpu", "tpu": {"type": "tpu-v6e-slice", "topology": "2x2"}, "anyPool": True}, "no v6e pool"),
+    ({"kind": "neuron", "count": 7, "pool": {"name": "neuron-inf2"}}, "7 of 6 Neuron devices"),
+    ({"kind": "amd", "count": 9, "pool": {"name": "amd-mi300x"}}, "9 of 8 AMD GPUs"),
+    ({"kind": "neuron", "pool": {"name": "amd-mi300x"}}, "a Neuron request on the AMD pool"),
+    ({"kind": "amd", "pool": {"name": "tpu-v5e-2x2"}}, "an AMD request on a TPU pool"),
+], ids=["tpu-topology", "tpu-type", "neuron-count", "amd-count", "neuron-on-amd", "amd-on-tpu"])
+def test_accelerator_workload_without_a_fitting_pool_fits_nowhere(accelerator: Obj, why: str) -> None:
+    """The checker is not a rubber stamp for the new kinds either."""
+    nodes = node_models(scenario_objs("simulated") + scenario_objs("simulated-accelerators"))
+    spec = probe_pod({}, accelerator=accelerator)
+    assert all(admission_problems(spec, n) for n in nodes), f"{why}: fits {[n.source for n in nodes if not admission_problems(spec, n)]}"

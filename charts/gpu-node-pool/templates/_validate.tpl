@@ -61,6 +61,7 @@ the problem and the fix. Called once from validate.yaml, so every render checks 
 {{- end -}}
 {{- /* Pools. */ -}}
 {{- $pools := (include "gpu-node-pool.pools" . | fromJson).pools -}}
+{{- $raws := $v.pools -}}
 {{- $names := list -}}
 {{- range $pools -}}
 {{- $path := printf "pools[%d]" (int .index) -}}
@@ -82,6 +83,18 @@ the problem and the fix. Called once from validate.yaml, so every render checks 
 {{- if and .isGpu (eq $strategy "none") $profiles (ne $v.provider "gke") -}}
 {{- fail (printf "%s.mig.profiles is set but device plugin config %q has migStrategy none, so its nodes would advertise whole GPUs: set devicePluginConfig to a config with migStrategy single or mixed, or drop mig.profiles" $path .configName) -}}
 {{- end -}}
+{{- if and .isAccelerator (not .isGpu) -}}
+{{- $where := get (include "gpu-node-pool.acceleratorProviders" $ | fromYaml) .kind -}}
+{{- if not (has $v.provider $where.providers) -}}
+{{- fail (printf "%s.accelerator.kind is %s but provider is %s: %s; use provider %s" $path .kind $v.provider $where.why (join " or " $where.providers)) -}}
+{{- end -}}
+{{- if or (index $raws (int .index)).devicePluginConfig .mig.profiles .mig.config .gpu.product -}}
+{{- fail (printf "%s sets devicePluginConfig, mig or gpu.product, which describe NVIDIA GPU pools, but its accelerator.kind is %s: remove them (an accelerator pool is described by accelerator: kind, count, product, tpu)" $path .kind) -}}
+{{- end -}}
+{{- if and (eq $v.provider "gke") .gke.gpuType -}}
+{{- fail (printf "%s.gke.gpuType is %q but the pool's accelerator.kind is %s: gpuType is for NVIDIA pools; a TPU pool is described by accelerator.tpu.type and topology" $path .gke.gpuType .kind) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $v.provider "gke") .isGpu (not .gke.gpuType) -}}
 {{- fail (printf "%s.gke.gpuType is empty: set the GKE accelerator type of the pool (e.g. nvidia-l4, nvidia-tesla-a100)" $path) -}}
 {{- end -}}
@@ -98,13 +111,16 @@ the problem and the fix. Called once from validate.yaml, so every render checks 
 {{- fail (printf "%s.minNodes (%d) is above maxNodes (%d): raise maxNodes or lower minNodes" $path (int .minNodes) (int .maxNodes)) -}}
 {{- end -}}
 {{- end -}}
-{{- /* Headroom and tests point at GPU pools. */ -}}
+{{- /* Headroom points at accelerator pools, the GPU test at NVIDIA pools. */ -}}
 {{- if $v.headroom.enabled -}}
 {{- range $i, $p := $v.headroom.placeholders -}}
-{{- $found := false -}}
-{{- range $pools }}{{ if and (eq .name $p.pool) .isGpu }}{{ $found = true }}{{ end }}{{ end -}}
+{{- $found := dict -}}
+{{- range $pools }}{{ if and (eq .name $p.pool) .isAccelerator }}{{ $found = . }}{{ end }}{{ end -}}
 {{- if not $found -}}
-{{- fail (printf "headroom.placeholders[%d].pool is %q, which is not a GPU pool of this release (GPU pools: %s): name one of them" $i $p.pool (include "gpu-node-pool.gpuPoolNames" $pools)) -}}
+{{- fail (printf "headroom.placeholders[%d].pool is %q, which is not an accelerator pool of this release (accelerator pools: %s): name one of them" $i $p.pool (include "gpu-node-pool.acceleratorPoolNames" $pools)) -}}
+{{- end -}}
+{{- if and (eq $found.kind "tpu") $p.gpus (ne (int $p.gpus) (int $found.tpuShape.chipsPerHost)) -}}
+{{- fail (printf "headroom.placeholders[%d].gpus is %d but a node of TPU pool %s has %d chips and GKE gives a pod all of them: set gpus to %d or leave it out" $i (int $p.gpus) $p.pool (int $found.tpuShape.chipsPerHost) (int $found.tpuShape.chipsPerHost)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -115,7 +131,30 @@ the problem and the fix. Called once from validate.yaml, so every render checks 
 {{- end -}}
 {{- end -}}
 
-{{/* gpu-node-pool.gpuPoolNames: "a, b" or "none". */}}
+{{/* gpu-node-pool.acceleratorPoolNames: "a, b" or "none" (pools of any accelerator kind). */}}
+{{- define "gpu-node-pool.acceleratorPoolNames" -}}
+{{- $names := list -}}
+{{- range . }}{{ if .isAccelerator }}{{ $names = append $names .name }}{{ end }}{{ end -}}
+{{- $names | join ", " | default "none" -}}
+{{- end -}}
+
+{{/*
+gpu-node-pool.acceleratorProviders: the providers that can make pools of each non-NVIDIA kind, and why not
+the others (YAML).
+*/}}
+{{- define "gpu-node-pool.acceleratorProviders" -}}
+tpu:
+  providers: [gke, simulated]
+  why: TPUs exist only on Google Cloud, as GKE TPU node pools
+neuron:
+  providers: [aws, simulated]
+  why: Inferentia and Trainium exist only on AWS (this chart provisions them with Karpenter)
+amd:
+  providers: [aws, capi, simulated]
+  why: this chart provisions AMD GPUs with Karpenter on AWS or with Cluster API (GKE has none, and the labels Karpenter on Azure gives AMD SKUs are not modelled here)
+{{- end -}}
+
+{{/* gpu-node-pool.gpuPoolNames: "a, b" or "none" (NVIDIA GPU pools). */}}
 {{- define "gpu-node-pool.gpuPoolNames" -}}
 {{- $names := list -}}
 {{- range . }}{{ if .isGpu }}{{ $names = append $names .name }}{{ end }}{{ end -}}
