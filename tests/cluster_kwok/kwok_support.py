@@ -11,9 +11,9 @@ from typing import Any, Callable
 import pykube
 import yaml
 
-from harness import CHARTS, find_all, pod_specs
+from harness import CHARTS, find, find_all, pod_specs, render
 from harness.admission import NodeModel, admission_problems
-from harness.cluster import Helm, Kubectl, key_of, lost_fields, wait_until
+from harness.cluster import Helm, Kubectl, deployment_for, key_of, lost_fields, wait_until
 
 from msc.clusters import contract
 from msc.clusters.kwok import KwokCluster as KwokControlPlane
@@ -199,6 +199,14 @@ def wait_gone(check: Callable[[], Any], what: str, timeout: float = 60) -> None:
         wait_until(done, timeout, what)
     except TimeoutError as err:
         raise AssertionError(f"{err}; still there: {remaining[0]}") from err
+
+
+def model_deployment(values: Obj, name: str, namespace: str, replicas: int) -> Obj:
+    """The first componentSpec of the seldon-model chart rendered with `values`, run as a Deployment (without the
+    Seldon operator nothing turns it into pods): the model's pod exactly as the chart places it."""
+    sd = find(render("seldon-model", values=values, release=name, namespace=namespace), "SeldonDeployment")
+    component = sd["spec"]["predictors"][0]["componentSpecs"][0]
+    return deployment_for(name, namespace, component["spec"], replicas, component["metadata"]["labels"])
 
 
 PLACEHOLDER_IMAGE = "registry.invalid/filled-in-by-the-seldon-operator:0"

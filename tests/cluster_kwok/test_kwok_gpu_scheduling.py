@@ -13,9 +13,10 @@ import pytest
 import yaml
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from harness import VALUES, find, render
-from harness.cluster import Helm, deployment_for, wait_until
+from harness import VALUES
+from harness.cluster import Helm, wait_until
 from kwok_support import GPU, KwokEnv, events, pod_ready, pods
+from kwok_support import model_deployment as seldon_model_deployment
 
 pytestmark = pytest.mark.cluster_kwok
 
@@ -34,9 +35,7 @@ def model_deployment(name: str, namespace: str, replicas: int, pool: str, gpus: 
     values: dict[str, Any] = copy.deepcopy(GPU_LLM)
     values["predictors"][0]["components"]["llm"]["gpu"] = {"count": gpus, "pool": {"name": pool}}
     values["defaults"] = {"podSpec": {"priorityClassName": priority_class}}
-    sd = find(render("seldon-model", values=values, release=name, namespace=namespace), "SeldonDeployment")
-    component = sd["spec"]["predictors"][0]["componentSpecs"][0]
-    return deployment_for(name, namespace, component["spec"], replicas, component["metadata"]["labels"])
+    return seldon_model_deployment(values, name, namespace, replicas)
 
 
 def apply(kwok: KwokEnv, obj: dict) -> None:
