@@ -1,0 +1,150 @@
+"""Self-healing under constant load, measured: a seldon-model release (two replicas of the iris model, one on each
+worker, a PDB from the chart) answers through the executor while it is disrupted, and no request may fail (non-2xx,
+gRPC error or timeout). The load comes from the loadgen image running as a Job in the cluster (msc.loadgen),
+at a rate 2 cores carry; each test prints requests sent and failed and the p99 during the disruption, and the
+module prints the table at the end (`-s`; scripts/bench resilience prints it too).
+
+Faults, in order, on the same release: a replica deleted; `helm upgrade` that changes a parameter (a rolling
+update through the operator); `helm rollback`; `kubectl drain` of the worker holding a replica; the operator
+killed mid-load (serving untouched, an upgrade made while it is down reconciled when it returns); the webhook
+certificate unchanged over three upgrades; an upgrade to a model that crashes on start (the old pods keep
+serving, the failed release says why). Choose them alone with `-m faults`."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from msc import loadgen, stack as ks
+from msc.proc import wait_until
+from harness.cluster import Helm
+from kind_support import GPU_POOL, KindEnv, install_model, small_graph, wait_available
+
+pytestmark = [pytest.mark.cluster_kind, pytest.mark.faults]
+Obj = dict[str, Any]
+
+RELEASE = "resilient"
+RATE = 20                 # requests per second, open loop: what the executor, two models and the rest share 2 cores at
+LOAD_SECONDS = 40         # long enough to hold the disruption and the recovery after it
+# Two replicas, one per worker (the GPU worker's taint tolerated: kind has one CPU worker), a PDB keeping one up.
+VALUES: Obj = {
+    "predictors": [{
+        "name": "default", "mainPodReplicas": 2,
+        "graph": {"name": "classifier", "type": "MODEL",
+                  "parameters": [{"name": "revision", "type": "STRING", "value": "1"}]},
+        "components": {"classifier": {"image": ks.component_image("iris-model")}},
+        "podSpec": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                                   "whenUnsatisfiable": "ScheduleAnyway",
+                                                   "labelSelector": {"matchLabels": {"seldon-deployment-id": f"{RELEASE}-seldon-model"}}}]},
+        "pdb": {"maxUnavailable": 1}}]}
+
+
+@dataclass
+class Disruption:
+    fault: str
+    result: loadgen.LoadResult
+    during: loadgen.LoadResult
+    recovery_s: float
+
+    def row(self) -> str:
+        return (f"{self.fault:<44}{self.during.sent:>6}{self.during.failed:>7}{self.during.latency_ms.p99:>9.1f}"
+                f"{self.recovery_s:>11.1f}")
+
+
+TABLE: list[Disruption] = []
+
+
+@pytest.fixture(scope="module")
+def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, make_namespace: Callable[..., str]) -> Iterator[Obj]:
+    kind.require("iris-model", "loadgen")
+    namespace = make_namespace("kind-faults")
+    sdep = install_model(kind, helm_cli, namespace, RELEASE, VALUES)
+    wait_available(kind, sdep["metadata"]["name"], namespace)
+    yield {"namespace": namespace, "sdep": sdep["metadata"]["name"],
+           "url": f"http://{sdep['metadata']['name']}-default.{namespace}.svc.cluster.local:8000"}
+    if TABLE:
+        print(f"\n{'fault':<44}{'sent':>6}{'failed':>7}{'p99 ms':>9}{'recovery s':>11}")
+        print("\n".join(d.row() for d in TABLE))
+    helm_cli.uninstall(RELEASE, namespace, wait=False, check=False)
+
+
+def model_pods(kind: KindEnv, served: Obj) -> list[Obj]:
+    return [p for p in kind.kubectl.json("get", "pods", "-n", served["namespace"], "-l",
+                                         f"seldon-deployment-id={served['sdep']}")["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready_replicas(kind: KindEnv, served: Obj, want: int = 2) -> list[Obj] | None:
+    pods = [p for p in model_pods(kind, served)
+            if p["status"].get("phase") == "Running" and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+    return pods if len(pods) >= want else None
+
+
+def under_load(kind: KindEnv, served: Obj, fault: str, disrupt: Callable[[], None],
+               recovered: Callable[[], Any]) -> Disruption:
+    """Send RATE requests per second for LOAD_SECONDS; once they flow, disrupt(), then wait until recovered()
+    returns something true. The load's result, its window from the disruption to the recovery, and the time."""
+    namespace = served["namespace"]
+    name = "load-" + fault.split()[0].lower()
+    spec = loadgen.seldon_rest(served["url"], rate=RATE, duration=LOAD_SECONDS, timeout=5)
+    loadgen.start(kind.kubectl, spec, name, namespace)
+    wait_until(lambda: kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={name}")["items"][0]
+               ["status"].get("phase") == "Running" or None, 120, f"the loadgen pod of {name}")
+    time.sleep(5)                      # requests flowing before anything breaks
+    t0 = time.time()
+    disrupt()
+    wait_until(recovered, 240, f"recovery from: {fault}", interval=1)
+    t1 = time.time()
+    result = loadgen.wait(kind.kubectl, name, namespace)
+    disruption = Disruption(fault, result, result.window(t0, t1), t1 - t0)
+    TABLE.append(disruption)
+    print(f"\n{fault}: {disruption.during.describe()}; recovered in {t1 - t0:.1f}s; whole run: {result.describe()}")
+    return disruption
+
+
+def assert_no_failure(d: Disruption) -> None:
+    assert d.result.sent > 0 and d.during.sent > 0, d.result.describe()
+    assert d.result.failed == 0, f"{d.fault}: {d.result.describe_failures()}"
+
+
+def test_a_deleted_replica_loses_no_request(kind: KindEnv, served: Obj) -> None:
+    victim = model_pods(kind, served)[0]["metadata"]["name"]
+    d = under_load(kind, served, "delete one of two replicas",
+                   lambda: kind.kubectl("delete", "pod", victim, "-n", served["namespace"], "--wait=false"),
+                   lambda: (lambda pods: pods and victim not in [p["metadata"]["name"] for p in pods])(
+                       ready_replicas(kind, served)))
+    assert_no_failure(d)
+
+
+def upgrade(kind: KindEnv, helm_cli: Helm, served: Obj, revision: str) -> None:
+    values = small_graph(VALUES)
+    values["predictors"][0]["graph"]["parameters"][0]["value"] = revision
+    helm_cli.upgrade(RELEASE, "seldon-model", served["namespace"], values=values)
+
+
+def serving_revision(kind: KindEnv, served: Obj, revision: str) -> Callable[[], Any]:
+    """True once two Ready replicas run the given revision parameter and no other pod is left."""
+    def check() -> bool:
+        pods = model_pods(kind, served)
+        ready = ready_replicas(kind, served) or []
+        env = [next((e.get("value", "") for c in p["spec"]["containers"] for e in c.get("env", [])
+                     if e["name"] == "PREDICTIVE_UNIT_PARAMETERS"), "") for p in pods]
+        return len(ready) == len(pods) == 2 and all(f'"value":"{revision}"' in e.replace(" ", "") for e in env)
+    return check
+
+
+def test_a_rolling_update_loses_no_request(kind: KindEnv, helm_cli: Helm, served: Obj) -> None:
+    d = under_load(kind, served, "helm upgrade (a parameter changes)",
+                   lambda: upgrade(kind, helm_cli, served, "2"), serving_revision(kind, served, "2"))
+    assert_no_failure(d)
+
+
+def test_a_rollback_loses_no_request(kind: KindEnv, helm_cli: Helm, served: Obj) -> None:
+    previous = max(r["revision"] for r in helm_cli.history(RELEASE, served["namespace"])) - 1
+    d = under_load(kind, served, "helm rollback",
+                   lambda: helm_cli.rollback(RELEASE, served["namespace"], previous),
+                   serving_revision(kind, served, "1"))
+    assert_no_failure(d)
