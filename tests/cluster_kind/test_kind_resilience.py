@@ -32,9 +32,10 @@ LOAD_SECONDS = 40         # long enough to hold the disruption and the recovery 
 VALUES: Obj = {
     "predictors": [{
         "name": "default", "mainPodReplicas": 2,
-        "graph": {"name": "classifier", "type": "MODEL",
-                  "parameters": [{"name": "revision", "type": "STRING", "value": "1"}]},
-        "components": {"classifier": {"image": ks.component_image("iris-model")}},
+        "graph": {"name": "classifier", "type": "MODEL"},
+        # REVISION: what an upgrade changes (any change of the pod template rolls the Deployment)
+        "components": {"classifier": {"image": ks.component_image("iris-model"),
+                                      "env": [{"name": "REVISION", "value": "1"}]}},
         "podSpec": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                     "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                                                    "whenUnsatisfiable": "ScheduleAnyway",
@@ -121,18 +122,18 @@ def test_a_deleted_replica_loses_no_request(kind: KindEnv, served: Obj) -> None:
 
 def upgrade(kind: KindEnv, helm_cli: Helm, served: Obj, revision: str) -> None:
     values = small_graph(VALUES)
-    values["predictors"][0]["graph"]["parameters"][0]["value"] = revision
+    values["predictors"][0]["components"]["classifier"]["env"][0]["value"] = revision
     helm_cli.upgrade(RELEASE, "seldon-model", served["namespace"], values=values)
 
 
 def serving_revision(kind: KindEnv, served: Obj, revision: str) -> Callable[[], Any]:
-    """True once two Ready replicas run the given revision parameter and no other pod is left."""
+    """True once two Ready replicas run the given REVISION and no other pod is left."""
     def check() -> bool:
         pods = model_pods(kind, served)
         ready = ready_replicas(kind, served) or []
-        env = [next((e.get("value", "") for c in p["spec"]["containers"] for e in c.get("env", [])
-                     if e["name"] == "PREDICTIVE_UNIT_PARAMETERS"), "") for p in pods]
-        return len(ready) == len(pods) == 2 and all(f'"value":"{revision}"' in e.replace(" ", "") for e in env)
+        revisions = [next((e.get("value") for c in p["spec"]["containers"] for e in c.get("env", [])
+                           if e["name"] == "REVISION"), None) for p in pods]
+        return len(ready) == len(pods) == 2 and revisions == [revision, revision]
     return check
 
 
