@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import CHARTS, values_errors
+from harness import CHARTS, RenderError, render, values_errors
 
 pytestmark = pytest.mark.schema
 
@@ -85,3 +85,16 @@ def test_pool_accepts_every_kind(pool: Obj) -> None:
 def test_pool_accelerator_is_typed(pool: Obj, path: str, message: str) -> None:
     found = pool_errors(pool)
     assert any(e.startswith(path + ":") and message in e for e in found), found
+
+
+@pytest.mark.parametrize(("defaults", "name"), [
+    ({"accelerator": None}, "accelerator"), ({"accelerator": {"tpu": None}}, "tpu"), ({"accelerator": {"neuron": None}}, "neuron"),
+], ids=["accelerator", "tpu", "neuron"])
+def test_null_accelerator_settings_are_refused_by_name(defaults: Obj, name: str, helm: str) -> None:
+    """A null deletes the default when Helm coalesces values; the schema then refuses the missing setting by
+    name (under both Helms) instead of a template crashing on it."""
+    pools = [{"name": "inf2", "accelerator": {"kind": "neuron", "count": 1}},
+             {"name": "tpu", "accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v6e-slice", "topology": "2x2"}}}]
+    with pytest.raises(RenderError) as err:
+        render("gpu-node-pool", {"provider": "simulated", "pools": pools, "poolDefaults": defaults}, helm=helm)
+    assert "schema" in err.value.stderr and name in err.value.stderr, err.value.stderr
