@@ -138,8 +138,10 @@ PLACEMENT_REFUSALS = {
                                    'accelerator.tpu.topology is "2x2" but tpu-v5p-slice (TPU v5p) topologies have 3 dimensions, like 2x2x1'),
     "tpu-topology-not-of-type": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v6e-slice", "topology": "2x3"}, "pool": {"name": "p"}}},
                                  'accelerator.tpu.topology is "2x3": not a topology of tpu-v6e-slice (TPU v6e); use one of 1x1, 2x2, 2x4, 4x4'),
-    "tpu-topology-not-in-hosts": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v4-podslice", "topology": "1x1x3"}, "pool": {"name": "p"}}},
-                                  'accelerator.tpu.topology is "1x1x3": 3 chips do not split into hosts of 4 chips of tpu-v4-podslice'),
+    "tpu-topology-not-in-hosts": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v4-podslice", "topology": "2x3x1"}, "pool": {"name": "p"}}},
+                                  'accelerator.tpu.topology is "2x3x1": 6 chips do not split into hosts of 4 chips of tpu-v4-podslice'),
+    "tpu-3d-one-host-misnamed": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v5p-slice", "topology": "1x2x2"}, "pool": {"name": "p"}}},
+                                 'accelerator.tpu.topology is "1x2x2": not a topology of tpu-v5p-slice (TPU v5p); one host is 2x2x1'),
     "tpu-multi-host": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v5-lite-podslice", "topology": "4x4"}, "pool": {"name": "p"}}},
                        "accelerator.tpu.topology 4x4 of tpu-v5-lite-podslice is a multi-host slice (4 hosts of 4 chips): every host of a "
                        "slice must be scheduled as one group"),

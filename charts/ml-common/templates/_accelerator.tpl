@@ -122,6 +122,9 @@ Usage: {{- $shape := include "ml-common.accelerator.tpuShape" (dict "tpu" .tpu "
 {{- dict "chips" $chips "hosts" 1 "chipsPerHost" (int $host.chips) "machineType" $host.machineType "singleHost" true | toJson -}}
 {{- else -}}
 {{- $per := int $type.multiHostChips -}}
+{{- if le $chips $per -}}
+{{- fail (printf "%s.topology is %q: not a topology of %s (TPU %s); one host is %s" .path $topology $tpu.type $type.version (keys $type.hosts | sortAlpha | join ", ")) -}}
+{{- end -}}
 {{- if mod $chips $per -}}
 {{- fail (printf "%s.topology is %q: %d chips do not split into hosts of %d chips of %s; use a topology whose chips are a multiple of %d" .path $topology $chips $per $tpu.type $per) -}}
 {{- end -}}
