@@ -10,7 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from .env import CACHE, go_env
 from .proc import ToolError, atomic_dir, run
@@ -70,10 +74,36 @@ def wrapper_module(name: str, requires: str, version: str) -> Path:
 
 
 def build(work: Path, packages: list[str], out: Path, *, ldflags: str = "", tags: str = "", what: str = "",
-          env: dict[str, str] | None = None, log_file: Path | None = None, timeout: float = 3600) -> None:
+          env: dict[str, str] | None = None, log_file: Path | None = None, timeout: float = 3600,
+          progress: Callable[[str], None] | None = None) -> None:
     """`go build -trimpath -ldflags "-s -w ..." -o out packages` in work (out: an existing directory gets
-    one binary per package, any other path is the binary of the one package)."""
-    cmd = ["go", "build", "-trimpath", *(["-tags", tags] if tags else []), "-ldflags", f"-s -w {ldflags}".strip(),
-           "-o", str(out) + ("/" if out.is_dir() else ""), *packages]
-    run(cmd, what or f"go build {' '.join(packages)}", cwd=work, env=env or go_env(), timeout=timeout,
-        log_file=log_file)
+    one binary per package, any other path is the binary of the one package). With progress and log_file,
+    a line every minute says how many packages are compiled so far (`go build -v` names each in the log)."""
+    what = what or f"go build {' '.join(packages)}"
+    cmd = ["go", "build", "-trimpath", *(["-v"] if progress and log_file else []), *(["-tags", tags] if tags else []),
+           "-ldflags", f"-s -w {ldflags}".strip(), "-o", str(out) + ("/" if out.is_dir() else ""), *packages]
+    with _progress(log_file if progress else None, what, progress):
+        run(cmd, what, cwd=work, env=env or go_env(), timeout=timeout, log_file=log_file)
+
+
+@contextmanager
+def _progress(log_file: Path | None, what: str, say: Callable[[str], None] | None,
+              every: float = 60) -> Iterator[None]:
+    """While the block runs, say() every `every` seconds how many packages `go build -v` has named in log_file."""
+    if log_file is None or say is None:
+        yield
+        return
+    stop, start = threading.Event(), time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            lines = log_file.read_text(errors="replace").splitlines() if log_file.exists() else []
+            done = sum(1 for line in lines if line and not line.startswith(("go: ", "#", " ")))
+            say(f"  {what}: {done} packages compiled in {time.monotonic() - start:.0f}s (log: {log_file})")
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()

@@ -58,12 +58,16 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
     "prometheus-operator":
         f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
+    # autoscaling: the HPA's resource metrics, and KEDA (operator + metrics API server in one image)
+    "metrics-server": f"ml-serving-charts/metrics-server:{PINS['image_binaries']['metrics-server']['version']}",
+    "keda": f"ml-serving-charts/keda:v{PINS['image_binaries']['keda']['reports']}",
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
                 "seldon-servers": ["sklearnserver", "mlserver-sklearn", "xgboostserver", "mlserver-xgboost",
                                     "mab-epsilon-greedy", "mab-thompson-sampling", "rclone-storage-initializer",
                                     "alibi-explainer"],
                 "monitoring": ["prometheus", "prometheus-operator"],
+                "autoscaling": ["metrics-server", "keda"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
 # Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
 # name -> (class, service type, the folder its files come from, the files); "source:" folders are in the
@@ -187,8 +191,12 @@ def step_image_binaries(name: str) -> str:
     def reports(d: Path) -> dict[str, str]:
         def first_line(proc: subprocess.CompletedProcess) -> str:   # kingpin (ghz) prints its version on stderr
             return (proc.stdout or proc.stderr).split("\n")[0]
-        return {b: first_line(subprocess.run([str(d / b), "--version"], capture_output=True, text=True))
-                if (d / b).exists() else "" for b in binaries}
+
+        def reported(binary: Path) -> str:
+            if pin.get("reports_in") == "binary":   # no --version flag: the -X stamp, found in the binary's data
+                return pin["reports"] if pin["reports"].encode() in binary.read_bytes() else "(stamp not found)"
+            return first_line(subprocess.run([str(binary), "--version"], capture_output=True, text=True))
+        return {b: reported(d / b) if (d / b).exists() else "" for b in binaries}
     if stamp.exists() and stamp.read_text() == recipe and all(pin["reports"] in v for v in reports(out).values()):
         return f"cached ({out})"
     if pin.get("src"):   # reuse the module copy scripts/bootstrap made for another pin (promtool)
@@ -214,8 +222,9 @@ def step_image_binaries(name: str) -> str:
     def build(tmp: Path) -> None:
         gomod.build(work, [f"./{p}" for p in pin["packages"]], tmp / binaries[0] if pin.get("binary") else tmp,
                     tags=pin.get("tags", ""), ldflags=ldflags, what=f"go build {name}",
-                    env=go_env(GOFLAGS="-buildvcs=false" + (" -mod=mod" if pin.get("dropreplace") else "")),
-                    log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log")
+                    env=go_env(GOFLAGS=" ".join(["-buildvcs=false", *(["-mod=mod"] if pin.get("dropreplace") else []),
+                                                   *([pin["goflags"]] if pin.get("goflags") else [])])),
+                    log_file=IMAGES_CACHE / "logs" / f"go-build-{name}.log", progress=log)
         got.update(reports(tmp))
         if not all(pin["reports"] in v for v in got.values()):
             raise BuildError(f"{name}: built binaries report {got}, pins.toml wants {pin['reports']}")
@@ -302,6 +311,8 @@ def app_spec(name: str) -> ImageSpec:
     if name == "rclone-storage-initializer":   # the host's Debian CA bundle (s3/gs over https), Seldon's licence
         ctx.update({"ca-certificates.crt": Path("/etc/ssl/certs/ca-certificates.crt"),
                     "seldon-core-LICENSE": sources.source_tree("seldon-core") / "LICENSE"})
+    if name == "keda":   # scalers reach their sources over https
+        ctx["ca-certificates.crt"] = Path("/etc/ssl/certs/ca-certificates.crt")
     if name == "prometheus":
         promtool = PINS["go_tools"]["promtool"]
         ctx.update({"promtool": CACHE / "bin" / f"promtool-{promtool['version']}" / "promtool", "data/.keep": b"",

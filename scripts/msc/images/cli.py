@@ -4,7 +4,8 @@ reachable here).
 Usage:
   scripts/images kind-node [--rebuild]   # ml-serving-charts/kind-node:<Kubernetes version from pins.toml>
   scripts/images IMAGE|GROUP [--rebuild] # an image the charts run (images/models/README.md; `scripts/images -h`
-                                         # lists them); groups: models, seldon-servers, monitoring, all
+                                         # lists them); groups: models, seldon-servers, monitoring,
+                                         # autoscaling, all
   scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
                                          # (`all` builds every image above, kind-node and seldon)
   scripts/images list                    # every layer, whether it is built, its id and size

@@ -402,12 +402,8 @@ def check_loadgen(image: str) -> list[str]:
     """vegeta and ghz report their pins; a fixed-rate GET of a loopback file server succeeds at its rate, a
     missing path counts as failed (404), and gRPC against a closed port fails every request (Unavailable)
     rather than the run. Real predictions under load: tests/cluster_kind/test_kind_loadgen.py."""
-    done = []
-    for binary, args, pin in (("vegeta", "-version", "vegeta"), ("ghz", "--version", "ghz")):
-        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", f"/usr/local/bin/{binary}", image, args)
-        first = (out.stdout or out.stderr).splitlines()[0]
-        assert PINS["image_binaries"][pin]["reports"] in first, f"{binary} {args}: {first}"
-        done.append(f"{binary} {args} -> {first}")
+    done = [line for pin in ("vegeta", "ghz")
+            for line in binary_versions(image, (f"/usr/local/bin/{pin}",), PINS["image_binaries"][pin]["reports"])]
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "index.html").write_text("ok\n")
         os.chmod(folder, 0o755)
@@ -426,13 +422,35 @@ def check_loadgen(image: str) -> list[str]:
 
 
 def binary_versions(image: str, binaries: tuple[str, ...], want: str) -> list[str]:
-    """Each /bin/<binary> of a Go image runs (restricted) and reports the pinned version."""
+    """Each binary of a Go image (a name in /bin, or a path) runs (restricted) and reports the pinned version."""
     done = []
     for binary in binaries:
-        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", f"/bin/{binary}", image, "--version")
+        path = binary if binary.startswith("/") else f"/bin/{binary}"
+        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", path, image, "--version")
         first = (out.stdout or out.stderr).splitlines()[0]
-        assert want in first, f"{binary} --version: {first}"
-        done.append(f"/bin/{binary} --version -> {first}")
+        assert want in first, f"{path} --version: {first}"
+        done.append(f"{path} --version -> {first}")
+    return done
+
+
+def check_metrics_server(image: str) -> list[str]:
+    """metrics-server reports v0.8.0 and has the kubelet flags a kind cluster needs (self-signed kubelet certs)."""
+    done = binary_versions(image, ("/metrics-server",), PINS["image_binaries"]["metrics-server"]["reports"])
+    out = docker("run", "--rm", *RESTRICTED, image, "--help", check=False)
+    flags = ("--kubelet-insecure-tls", "--kubelet-preferred-address-types", "--cert-dir")
+    assert all(f in out.stdout + out.stderr for f in flags), f"metrics-server --help lacks {flags}"
+    done.append(f"--help lists {', '.join(flags)}")
+    return done
+
+
+def check_keda(image: str) -> list[str]:
+    """The operator (/keda, the ENTRYPOINT) and the metrics API server (/keda-adapter) start and list their
+    flags; both were checked for the 2.16.1 stamp when built (neither has a --version flag)."""
+    done = []
+    for binary, flag in (("/keda", "--enable-cert-rotation"), ("/keda-adapter", "--metrics-service-address")):
+        out = docker("run", "--rm", *RESTRICTED, "--entrypoint", binary, image, "--help", check=False)
+        assert flag in out.stdout + out.stderr, f"{binary} --help lacks {flag}: {(out.stdout + out.stderr)[-400:]}"
+        done.append(f"{binary} --help lists {flag}")
     return done
 
 
@@ -503,6 +521,7 @@ def check_prometheus_operator(image: str) -> list[str]:
 
 
 CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "metrics-server": check_metrics_server, "keda": check_keda,
     "loadgen": check_loadgen,
     "iris-model": check_iris_model, "iris-transformer": check_iris_transformer, "iris-combiner": check_iris_combiner,
     "mlserver-iris": check_mlserver_iris, "sklearnserver": check_sklearnserver,
