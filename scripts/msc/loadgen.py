@@ -5,6 +5,7 @@ for REST, ghz for gRPC, restricted Pod Security), and parse_result() reads the O
 
     spec = loadgen.seldon_rest("http://iris-default.models.svc:8000", rate=20, duration=60)
     loadgen.start(kubectl, spec, "load-upgrade", namespace)      # the Job runs while the test breaks things
+    loadgen.wait_sending(kubectl, "load-upgrade", namespace)     # its pod runs: requests are flowing
     t0 = time.time(); helm.upgrade(...); t1 = time.time()
     result = loadgen.wait(kubectl, "load-upgrade", namespace)    # waits for the Job, reads its log, deletes it
     during = result.window(t0, t1)
@@ -256,6 +257,35 @@ def start(kubectl: Kubectl, spec: LoadSpec, name: str, namespace: str, **kw: Any
     kubectl("delete", "job", name, "-n", namespace, "--ignore-not-found", "--wait=true", timeout=60)
     kubectl.apply([job], field_manager=FIELD_MANAGER)
     return job
+
+
+def wait_sending(kubectl: Kubectl, name: str, namespace: str, timeout: float = START_GRACE_S) -> None:
+    """Until the Job's pod runs (its first request leaves within a second or so), e.g. before a test breaks
+    something. Raises LoadgenError with the pod's state when it does not start (ErrImageNeverPull: the image
+    is not loaded into the node; Pending: no room on the node)."""
+    seen: list[Obj] = []
+
+    def running() -> bool:
+        pods = kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={name}")["items"]
+        seen[:] = pods
+        if any(p.get("status", {}).get("phase") == "Failed" for p in pods):
+            raise LoadgenError(f"loadgen pod of Job {namespace}/{name} failed: {_pod_states(pods)}")
+        return any(p.get("status", {}).get("phase") in ("Running", "Succeeded") for p in pods)
+    try:
+        wait_until(running, timeout, f"the loadgen pod of Job {namespace}/{name}", interval=1)
+    except TimeoutError as err:
+        raise LoadgenError(f"{err}: {_pod_states(seen) or 'no pod yet'}") from err
+
+
+def _pod_states(pods: list[Obj]) -> str:
+    """Each pod's phase and its container's waiting/terminated reason and message."""
+    out = []
+    for pod in pods:
+        status = pod.get("status", {})
+        states = [f"{kind} {state.get('reason', '')} {state.get('message', '')[:200]}".strip()
+                  for c in status.get("containerStatuses", []) for kind, state in c.get("state", {}).items()]
+        out.append(f"{pod['metadata']['name']}: {status.get('phase')}" + (f" ({'; '.join(states)})" if states else ""))
+    return ", ".join(out)
 
 
 def wait(kubectl: Kubectl, name: str, namespace: str, timeout: float | None = None, delete: bool = True) -> LoadResult:

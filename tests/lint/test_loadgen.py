@@ -159,3 +159,26 @@ def test_percentiles_are_nearest_rank() -> None:
     assert loadgen_run.percentile([], 99) == 0.0
     assert loadgen_run.unix_time("2026-12-05T03:00:00.5+01:00") == pytest.approx(
         loadgen_run.unix_time("2026-12-05T02:00:00Z") + 0.5)
+
+
+class FakeKubectl:
+    """Answers `kubectl get pods -l job-name=...` with the pods given, one list per call."""
+    def __init__(self, *answers: list[dict]) -> None:
+        self.answers = list(answers)
+
+    def json(self, *args: str) -> dict:
+        assert args[:2] == ("get", "pods") and "job-name=load" in args
+        return {"items": self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]}
+
+
+def pod(phase: str, **state: dict) -> dict:
+    return {"metadata": {"name": "load-x"}, "status": {"phase": phase, "containerStatuses": [{"state": state}]}}
+
+
+def test_wait_sending_returns_once_the_pod_runs_and_says_why_it_does_not() -> None:
+    loadgen.wait_sending(FakeKubectl([], [pod("Pending")], [pod("Running", running={})]), "load", "ns", timeout=10)
+    never = FakeKubectl([pod("Pending", waiting={"reason": "ErrImageNeverPull", "message": "image not present"})])
+    with pytest.raises(loadgen.LoadgenError, match="ErrImageNeverPull image not present"):
+        loadgen.wait_sending(never, "load", "ns", timeout=0.5)
+    with pytest.raises(loadgen.LoadgenError, match="failed: load-x: Failed"):
+        loadgen.wait_sending(FakeKubectl([pod("Failed", terminated={"reason": "Error"})]), "load", "ns", timeout=5)
