@@ -27,9 +27,11 @@ VERSION = PIN["tag"].lstrip("v")
 BIN_DIR = CACHE / "bin" / f"seldon-core-{PIN['tag']}"
 BINARIES = {"manager": "operator", "executor": "executor"}   # binary -> the source folder it is built from
 RECIPE = 2
-# The one change to upstream's code: the containers the operator injects (executor, storage initializer) get the
-# securityContext Pod Security "restricted" asks for (images/seldon-operator/README.md says why).
-PATCHES = [IMAGES / "seldon-operator" / "restricted-security-context.patch"]
+# The two changes to upstream's code (images/seldon-operator/README.md says why): the containers the operator
+# injects (executor, storage initializer) get the securityContext Pod Security "restricted" asks for, and the
+# executor it injects keeps serving for EXECUTOR_SHUTDOWN_DELAY after SIGTERM (its --shutdown_delay).
+PATCHES = [IMAGES / "seldon-operator" / "restricted-security-context.patch",
+           IMAGES / "seldon-operator" / "executor-shutdown-delay.patch"]
 STAMP = json.dumps({"ids": PIN["ids"], "recipe": RECIPE, "patches": [hashlib.sha256(p.read_bytes()).hexdigest()
                                                                       for p in PATCHES]}, sort_keys=True)
 

@@ -115,6 +115,10 @@ def models(kind: KindEnv, make_namespace: Callable[..., str]) -> Models:
     return Models(namespace, servers, pods)
 
 
+OPERATOR_HA = {"replicaCount": 2, "leaderElection": {"enabled": True},
+               "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "500Mi"}}}
+
+
 @pytest.fixture(scope="session")
 def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
     """The seldon-operator chart (operator + executor 1.17.1, built from source) in seldon-system, webhook on;
@@ -129,8 +133,10 @@ def seldon_operator(kind: KindEnv, helm_cli: Helm) -> Iterator[str]:
     executor_values = {"image": ks.image_values(executor),
                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}}
     # upgrade --install: a reused cluster may still hold the release of a session that was killed
+    # two leader-elected replicas, as a platform would run it: the webhook answers while the leader is replaced
+    # (test_kind_resilience kills it mid-load)
     helm_cli.upgrade(release, "seldon-operator", ks.SELDON_NAMESPACE, install=True, wait=True,
-                     values={"image": ks.image_values(operator), "executor": executor_values,
+                     values={"image": ks.image_values(operator), "executor": executor_values, **OPERATOR_HA,
                              **ks.seldon_crd_values(kind.kubectl, release, ks.SELDON_NAMESPACE)},
                      extra=["--create-namespace"])
     ks.wait_seldon_webhook(kind.kubectl, ks.SELDON_NAMESPACE)   # a Ready pod is not enough

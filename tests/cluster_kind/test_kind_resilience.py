@@ -11,6 +11,8 @@ certificate unchanged over three upgrades; an upgrade to a model that crashes on
 serving, the failed release says why). Choose them alone with `-m faults`."""
 from __future__ import annotations
 
+import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -149,3 +151,112 @@ def test_a_rollback_loses_no_request(kind: KindEnv, helm_cli: Helm, served: Obj)
                    lambda: helm_cli.rollback(RELEASE, served["namespace"], previous),
                    serving_revision(kind, served, "1"))
     assert_no_failure(d)
+
+
+def test_a_drained_worker_loses_no_request(kind: KindEnv, served: Obj) -> None:
+    """kubectl drain of the worker holding a replica (the GPU worker when it holds one: nothing else of the session
+    runs there), limited to the model's pods so the session's other pods stay where they are; the PDB lets one
+    replica go at a time, the other worker takes the replacement."""
+    pods = model_pods(kind, served)
+    gpu = kind.node_of_pool(GPU_POOL)
+    node = gpu if any(p["spec"].get("nodeName") == gpu for p in pods) else pods[0]["spec"]["nodeName"]
+
+    def drain() -> None:
+        kind.kubectl("drain", node, "--pod-selector", f"seldon-deployment-id={served['sdep']}", "--ignore-daemonsets",
+                     "--delete-emptydir-data", "--timeout=180s", timeout=240)
+    try:
+        d = under_load(kind, served, f"kubectl drain {node}", drain,
+                       lambda: (lambda ready: ready and all(p["spec"]["nodeName"] != node for p in ready))(
+                           ready_replicas(kind, served)))
+    finally:
+        kind.kubectl("uncordon", node, check=False)
+    assert_no_failure(d)
+
+
+LEADER_LOCK = "a33bd623.machinelearning.seldon.io"   # upstream's leader-election id, the chart's default
+
+
+def test_the_operator_killed_mid_load_serving_goes_on_and_an_upgrade_meanwhile_is_reconciled(
+        kind: KindEnv, helm_cli: Helm, served: Obj) -> None:
+    """The leader of the two operator replicas is killed (no graceful release of its lease): serving never depends
+    on it, the other replica's webhook admits an upgrade made at once, and the next leader reconciles it."""
+    holder = kind.kubectl.json("get", "lease", LEADER_LOCK, "-n", ks.SELDON_NAMESPACE)["spec"]["holderIdentity"]
+    leader = holder.split("_")[0]
+
+    def kill_and_upgrade() -> None:
+        kind.kubectl("delete", "pod", leader, "-n", ks.SELDON_NAMESPACE, "--grace-period=0", "--force")
+        upgrade(kind, helm_cli, served, "4")
+    d = under_load(kind, served, "operator leader killed, upgrade meanwhile", kill_and_upgrade,
+                   serving_revision(kind, served, "4"))
+    assert_no_failure(d)
+    after = kind.kubectl.json("get", "lease", LEADER_LOCK, "-n", ks.SELDON_NAMESPACE)["spec"]["holderIdentity"]
+    assert after.split("_")[0] != leader, (holder, after)
+
+
+def test_the_webhook_certificate_survives_three_operator_upgrades(kind: KindEnv, helm_cli: Helm, seldon_operator: str,
+                                                                   served: Obj) -> None:
+    """Three `helm upgrade --reuse-values` of the operator: the CA bundle and the serving certificate stay the same,
+    and a SeldonDeployment admission tried every half second in the meantime never fails."""
+    def certificate() -> tuple[str, str]:
+        hooks = [w for w in kind.kubectl.json("get", "validatingwebhookconfigurations")["items"]
+                 if any(h.get("clientConfig", {}).get("service", {}).get("namespace") == ks.SELDON_NAMESPACE
+                        for h in w["webhooks"])]
+        secrets = [x for x in kind.kubectl.json("get", "secrets", "-n", ks.SELDON_NAMESPACE)["items"]
+                   if x["type"] == "kubernetes.io/tls"]
+        return hooks[0]["webhooks"][0]["clientConfig"]["caBundle"], secrets[0]["data"]["tls.crt"]
+    before = certificate()
+    probe = kind.kubectl.json("get", "seldondeployment", served["sdep"], "-n", served["namespace"])
+    probe = {"apiVersion": probe["apiVersion"], "kind": probe["kind"], "spec": probe["spec"],
+             "metadata": {"name": "admission-probe", "namespace": served["namespace"]}}
+    admissions: list[str] = []
+    done = threading.Event()
+
+    def admit() -> None:
+        while not done.is_set():
+            proc = kind.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe), check=False)
+            admissions.append("" if proc.returncode == 0 else proc.stderr.strip())
+            time.sleep(0.5)
+    thread = threading.Thread(target=admit, daemon=True)
+    thread.start()
+
+    def three_upgrades() -> None:
+        for _ in range(3):
+            helm_cli.upgrade(seldon_operator, "seldon-operator", ks.SELDON_NAMESPACE, reuse_values=True, wait=True)
+    try:
+        d = under_load(kind, served, "3 operator upgrades (webhook certificate)", three_upgrades, lambda: True)
+    finally:
+        done.set()
+        thread.join(30)
+    failed = [a for a in admissions if a]
+    print(f"admissions during the upgrades: {len(admissions)}, refused or failed: {len(failed)}")
+    assert admissions and not failed, failed[:3]
+    assert certificate() == before, "the webhook's CA or serving certificate changed on upgrade"
+    assert_no_failure(d)
+
+
+def test_a_model_that_cannot_start_never_gets_traffic_and_the_release_says_why(kind: KindEnv, helm_cli: Helm,
+                                                                               served: Obj) -> None:
+    """An upgrade to an image that cannot be pulled: the new pod never becomes Ready, the old replicas keep
+    serving every request, and the release's `helm test` fails naming the pod and its reason."""
+    values = small_graph(VALUES)
+    values["predictors"][0]["components"]["classifier"]["image"] = "ml-serving-charts/iris-model:no-such-tag"
+
+    def bad_upgrade() -> None:
+        helm_cli.upgrade(RELEASE, "seldon-model", served["namespace"], values=values)
+
+    def stuck() -> str | None:
+        for pod in kind.kubectl.json("get", "pods", "-n", served["namespace"], "-l",
+                                     f"seldon-deployment-id={served['sdep']}")["items"]:
+            for status in pod["status"].get("containerStatuses", []):
+                reason = status.get("state", {}).get("waiting", {}).get("reason", "")
+                if reason in ("ErrImagePull", "ImagePullBackOff"):
+                    return f"{pod['metadata']['name']}: {reason}"
+        return None
+    d = under_load(kind, served, "upgrade to a model that cannot start", bad_upgrade, stuck)
+    assert_no_failure(d)
+    assert len(ready_replicas(kind, served) or []) == 2, "the old replicas must keep serving"
+    proc = helm_cli.run("test", RELEASE, "--namespace", served["namespace"], "--timeout", "120s", check=False)
+    out = proc.stdout + proc.stderr
+    print(f"helm test after the bad upgrade: exit {proc.returncode}\n{out[-1500:]}")
+    assert proc.returncode != 0, out
+    assert "ImagePullBackOff" in out or "ErrImagePull" in out, out[-2000:]

@@ -21,6 +21,7 @@ SDEP = "test-seldon-model"  # release "test" + chart name
 RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
               "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 Obj = dict[str, Any]
+ROLLOUT_TEST_KINDS = {"ServiceAccount", "Role", "RoleBinding"}   # the rollout test's own, beside its Pod
 
 
 # ------------------------------------------------------------------ helpers
@@ -50,8 +51,9 @@ def containers(pred: Obj, pod: int = 0) -> dict[str, Obj]:
     return {c["name"]: c for c in pred["componentSpecs"][pod]["spec"]["containers"]}
 
 
-def helm_test_pod(rendered: list[Obj]) -> Obj:
-    pod = find(rendered, "Pod")
+def helm_test_pod(rendered: list[Obj], test: str = "test") -> Obj:
+    """The helm test Pod that predicts ("test") or checks the rollout ("test-rollout")."""
+    (pod,) = [o for o in find_all(rendered, "Pod") if o["metadata"]["name"].endswith(f"-seldon-model-{test}")]
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     return pod
 
@@ -85,7 +87,7 @@ def assert_restricted(container: Obj, **overrides: Any) -> None:
 def test_defaults_custom_iris_model(helm: str) -> None:
     rendered = objs(helm=helm)
     assert_valid(rendered)
-    assert {o["kind"] for o in rendered} == {"SeldonDeployment", "Pod"}
+    assert {o["kind"] for o in rendered} == {"SeldonDeployment", "Pod", *ROLLOUT_TEST_KINDS}
     s = spec(rendered)
     assert (s["protocol"], s["transport"]) == ("seldon", "rest") and "annotations" not in s
     p = predictor(rendered)
@@ -616,6 +618,33 @@ def test_test_script_checks_the_answer_shape(scenario: str | None, answer: Obj, 
         assert handler.bodies[0] == expected, "the payload from values is sent as is"
     if not ok:
         assert "FAIL: the answer has no" in result.stderr
+
+
+def test_rollout_test_may_only_read_its_seldon_deployment_and_list_pods() -> None:
+    """The rollout test: a ServiceAccount, Role and RoleBinding of its own (test hooks, created before the Pod), a
+    Role that can get this release's SeldonDeployment and list pods and nothing else, the token mounted in that
+    Pod only, restricted like every pod; test.rollout.enabled=false leaves all four out."""
+    rendered = objs("iris")
+    pod = helm_test_pod(rendered, "test-rollout")
+    name = pod["metadata"]["name"]
+    role = find(rendered, "Role", name)
+    assert role["rules"] == [{"apiGroups": ["machinelearning.seldon.io"], "resources": ["seldondeployments"],
+                              "resourceNames": [SDEP], "verbs": ["get"]},
+                             {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    binding = find(rendered, "RoleBinding", name)
+    assert binding["roleRef"]["name"] == name and binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": name, "namespace": "default"}]
+    for obj in (role, binding, find(rendered, "ServiceAccount", name)):
+        assert obj["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        assert int(obj["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0, "before the Pod"
+    assert pod["spec"]["serviceAccountName"] == name and pod["spec"]["automountServiceAccountToken"] is True
+    assert helm_test_pod(rendered)["spec"]["automountServiceAccountToken"] is False, "the prediction test has no token"
+    assert pod["spec"]["containers"][0]["securityContext"] == RESTRICTED
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["SELDON_DEPLOYMENT"] == SDEP and env["STUCK_SECONDS"] == "60"
+    off = objs("iris", {"test": {"rollout": {"enabled": False}}})
+    assert not [o for o in off if o["metadata"]["name"] == name]
+    assert {o["kind"] for o in off} == {"SeldonDeployment", "Pod"}
 
 
 def test_test_script_fails_on_non_2xx_and_retries_while_unavailable(executor: tuple[str, type[_FakeExecutor]]) -> None:

@@ -100,6 +100,8 @@ be repeated in extraEnv (Helm 4's server-side apply rejects duplicate env names)
   value: {{ .Values.executor.serviceAccountName | quote }}
 - name: EXECUTOR_FULL_HEALTH_CHECKS
   value: {{ .Values.executor.fullHealthChecks | quote }}
+- name: EXECUTOR_SHUTDOWN_DELAY
+  value: {{ .Values.executor.shutdownDelay | quote }}
 - name: EXECUTOR_DEFAULT_CPU_REQUEST
   value: {{ .Values.executor.resources.requests.cpu | quote }}
 - name: EXECUTOR_DEFAULT_MEMORY_REQUEST

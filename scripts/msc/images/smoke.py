@@ -164,6 +164,11 @@ def check_iris_model(image: str) -> list[str]:
         metrics = wait_for(f"{url[6000]}/prometheus", lambda s, b: s == 200 and "iris_predictions" in str(b))
         line = next(x for x in metrics.splitlines() if x.startswith("iris_predictions"))
         done.append(f"GET :6000/prometheus -> {line[:110]}")
+        # serve.py holds SIGTERM (SELDON_SHUTDOWN_DELAY, 10 s) as the operator's preStop sleep would have
+        docker("kill", "--signal", "TERM", url["cid"])
+        time.sleep(2)
+        post(f"{url[9000]}/api/v1.0/predictions", {"data": {"ndarray": [SETOSA_CM]}}, "predict after SIGTERM")
+        done.append("still answers 2 s after SIGTERM (serve.py's shutdown delay)")
     return done
 
 
