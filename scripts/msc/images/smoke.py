@@ -449,10 +449,12 @@ def check_metrics_server(image: str) -> list[str]:
 
 
 def check_keda(image: str) -> list[str]:
-    """The operator (/keda, the ENTRYPOINT) and the metrics API server (/keda-adapter) start and list their
-    flags; both were checked for the 2.16.1 stamp when built (neither has a --version flag)."""
+    """The operator (/keda, the ENTRYPOINT), the metrics API server (/keda-adapter) and the admission webhooks
+    (/keda-admission-webhooks) start and list their flags; each was checked for the 2.16.1 stamp when built
+    (none has a --version flag)."""
     done = []
-    for binary, flag in (("/keda", "--enable-cert-rotation"), ("/keda-adapter", "--metrics-service-address")):
+    for binary, flag in (("/keda", "--enable-cert-rotation"), ("/keda-adapter", "--metrics-service-address"),
+                         ("/keda-admission-webhooks", "--health-probe-bind-address")):
         out = docker("run", "--rm", *RESTRICTED, "--entrypoint", binary, image, "--help", check=False)
         assert flag in out.stdout + out.stderr, f"{binary} --help lacks {flag}: {(out.stdout + out.stderr)[-400:]}"
         done.append(f"{binary} --help lists {flag}")
