@@ -26,7 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime
 
 VEGETA = "/usr/local/bin/vegeta"
 GHZ = "/usr/local/bin/ghz"
