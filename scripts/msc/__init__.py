@@ -14,6 +14,9 @@
   kube         kubectl and Helm against a cluster
   iris         the iris model's request/response contract
   stack        what the kind tier and the demo install and call (model pods, Prometheus)
+  loadgen      fixed-rate load runs as Jobs (the loadgen image) and their results; loadgen_run is the image's
+               entry program (standard library only, it runs alone in the pod)
+  autoscalers  metrics-server and KEDA from upstream's manifests in the pinned modules, with our images
   demo         scripts/demo
 
 The tests reach it through pytest's pythonpath (pytest.ini); nothing here imports from tests/."""
