@@ -254,7 +254,9 @@ def job_manifest(spec: LoadSpec, name: str, namespace: str, *, image: str = IMAG
 def start(kubectl: Kubectl, spec: LoadSpec, name: str, namespace: str, **kw: Any) -> Obj:
     """Create the Job (job_manifest's keywords); returns it. The requests start once its pod runs."""
     job = job_manifest(spec, name, namespace, **kw)
-    kubectl("delete", "job", name, "-n", namespace, "--ignore-not-found", "--wait=true", timeout=60)
+    # a finished Job of the same name goes first, with its pod (wait_sending and wait find the Job's pods by name)
+    kubectl("delete", "job", name, "-n", namespace, "--ignore-not-found", "--cascade=foreground", "--wait=true",
+            timeout=90)
     kubectl.apply([job], field_manager=FIELD_MANAGER)
     return job
 
