@@ -21,7 +21,7 @@ import pykube
 import pytest
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 
-from harness import find, render, require_built, scenarios
+from harness import find, render, require_built, scenarios, validate_objects
 from harness.cluster import TEST_NAMESPACE_LABEL, Helm, wait_until
 from kwok_support import KwokEnv, pod_ready, pods
 from msc.clusters.kwok import KwokCluster
@@ -35,8 +35,9 @@ WEBHOOK = "v1.vseldondeployment.kb.io"
 # Leader election stays on (the chart's default) where the manager can be given its pod namespace.
 LEADER_ELECTION = can_fake_pod_namespace()
 OPERATOR_VALUES = {"crd": {"install": False}, "leaderElection": {"enabled": LEADER_ELECTION},
-                   # KEDA's CRDs are in the cluster (the session applies every fetched CRD): kedaSpec works.
-                   "keda": {"enabled": True}}
+                   # KEDA's and Istio's CRDs are in the cluster (the session applies every fetched CRD): kedaSpec
+                   # works, and the operator makes a VirtualService and DestinationRules for every graph
+                   "keda": {"enabled": True}, "istio": {"enabled": True}}
 LOCK = "a33bd623.machinelearning.seldon.io"     # upstream's leader-election id, the chart's default
 
 
@@ -291,6 +292,52 @@ def test_storage_credentials_from_the_model_service_account(kwok: KwokEnv, opera
     refs = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in initializer.get("env", [])}
     assert refs.get("AWS_SECRET_ACCESS_KEY") == {"name": "s3-reader", "key": "awsSecretAccessKey"}, initializer
     assert refs.get("AWS_ACCESS_KEY_ID") == {"name": "s3-reader", "key": "awsAccessKeyID"}, initializer
+
+
+def _virtual_service(kwok: KwokEnv, operator: Manager, helm: Helm, ns: str, scenario: str) -> tuple[Obj, list[Obj]]:
+    """Install the scenario; once its SeldonDeployment is Available, the VirtualService and DestinationRules the
+    operator made for it (as the API server stored them, after its CRD's schema validation)."""
+    helm.install(scenario, "seldon-model", ns, values_files=[SCENARIOS[scenario]])
+    name = find(helm.manifest(scenario, ns), "SeldonDeployment")["metadata"]["name"]
+    stored = wait_until(_available(kwok, name, ns), 180, f"SeldonDeployment {name} to be Available",
+                        detail=lambda: f"manager log:\n{operator.log_tail(15)}")
+    uid = stored["metadata"]["uid"]
+    owned = [o for kind in ("virtualservices.networking.istio.io", "destinationrules.networking.istio.io")
+             for o in kwok.kubectl.json("get", kind, "-n", ns)["items"]
+             if any(r["uid"] == uid for r in o["metadata"].get("ownerReferences", []))]
+    (vs,) = [o for o in owned if o["kind"] == "VirtualService"]
+    return vs, [o for o in owned if o["kind"] == "DestinationRule"]
+
+
+def _routes(vs: Obj) -> list[tuple[str, int]]:
+    return [(r["destination"]["host"], r.get("weight", 0)) for r in vs["spec"]["http"][0]["route"]]
+
+
+def test_istio_virtual_service_carries_the_canary_weights_and_the_shadow_mirror(
+        kwok: KwokEnv, operator: Manager, helms: dict[str, Helm], namespace: Callable[..., str]) -> None:
+    """With the chart's Istio mode on, the operator's VirtualService for values/seldon-model/canary.yaml routes
+    90/10 to the two predictors' Services and the one for shadow.yaml mirrors to the shadow; both, and their
+    DestinationRules, are accepted by Istio's own CRDs (istio.io/api, networking.istio.io/v1alpha3, strict
+    schema validation by the API server, and by the harness against the same schema). No Istio data plane runs
+    here: what is proved is what the operator writes, not what Envoy does with it."""
+    helm = helms["helm4"]
+    ns = namespace("op-istio")
+    canary, canary_rules = _virtual_service(kwok, operator, helm, ns, "canary")
+    fqdn = "{}-{}.%s.svc.cluster.local" % ns
+    name = canary["metadata"]["name"]
+    assert sorted(_routes(canary)) == sorted([(fqdn.format(name, "main"), 90), (fqdn.format(name, "canary"), 10)])
+    assert canary["spec"]["gateways"] == ["istio-system/seldon-gateway"], canary["spec"]
+    assert canary["spec"]["http"][0]["match"][0]["uri"] == {"prefix": f"/seldon/{ns}/{name}/"}
+    assert {r["spec"]["host"] for r in canary_rules} == {fqdn.format(name, p) for p in ("main", "canary")}
+    shadow, shadow_rules = _virtual_service(kwok, operator, helm, ns, "shadow")
+    name = shadow["metadata"]["name"]
+    assert _routes(shadow) == [(fqdn.format(name, "main"), 100)]
+    assert shadow["spec"]["http"][0]["mirror"]["host"] == fqdn.format(name, "shadow"), shadow["spec"]["http"][0]
+    assert len(shadow_rules) == 2, "the mirror needs a DestinationRule too"
+    problems = validate_objects([canary, shadow, *canary_rules, *shadow_rules])
+    assert not problems, problems
+    print(f"VirtualService {canary['metadata']['name']}: {_routes(canary)}; {name}: mirror "
+          f"{shadow['spec']['http'][0]['mirror']['host']}")
 
 
 def test_manager_holds_its_leader_lock(kwok: KwokEnv, operator: Manager) -> None:

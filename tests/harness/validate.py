@@ -75,7 +75,9 @@ def _crd_validators() -> dict[tuple[str, str], jsonschema_rs.Validator]:
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
                 schema = _structural_to_jsonschema(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
-                schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+                # what every object has, whether or not a CRD's schema lists it (Istio's do not)
+                schema.setdefault("properties", {}).update({"metadata": {"type": "object"},
+                                                            "apiVersion": {"type": "string"}, "kind": {"type": "string"}})
                 validators[(f"{group}/{version['name']}", kind)] = jsonschema_rs.Draft202012Validator(schema)
     return validators
 
