@@ -119,7 +119,7 @@ PLACEMENT_REFUSALS = {
                                  "accelerator.resource is amd.com/gpu, which no neuron pool advertises (its resources start with aws.amazon.com/neuron)"),
     "taint-of-another-kind": ({"accelerator": {"kind": "amd", "pool": {"name": "p", "taints": [{"key": "aws.amazon.com/neuron"}]}}},
                               "accelerator.pool.taints has aws.amazon.com/neuron, a key of neuron pools, but accelerator.kind is amd: "
-                              "a amd request cannot land on a pool of another kind"),
+                              "a request for amd cannot land on a pool of another kind"),
     "label-of-another-kind": ({"accelerator": {"kind": "neuron", "pool": {"name": "p", "nodeSelector": {TPU_TOPOLOGY: "2x2"}}}},
                               f"accelerator.pool.nodeSelector has {TPU_TOPOLOGY}, a key of tpu pools, but accelerator.kind is neuron"),
     "nvidia-label-on-tpu": ({"accelerator": {"kind": "tpu", "tpu": {"type": "tpu-v6e-slice", "topology": "2x2"},

@@ -208,7 +208,7 @@ Usage: {{- $placement := include "ml-common.accelerator.placement" (dict "gpu" .
 {{- if ne $other $kindName -}}
 {{- range $spec.keyPrefixes -}}
 {{- if hasPrefix . $key -}}
-{{- fail (printf "%s.%s has %s, a key of %s pools, but %s.kind is %s: a %s request cannot land on a pool of another kind; point %s.pool at a %s pool, or set kind: %s" $apath $what $key $other $apath $kindName $kindName $apath $kindName $other) -}}
+{{- fail (printf "%s.%s has %s, a key of %s pools, but %s.kind is %s: a request for %s cannot land on a pool of another kind; point %s.pool at a pool of kind %s, or set kind: %s" $apath $what $key $other $apath $kindName $kindName $apath $kindName $other) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
