@@ -8,6 +8,8 @@ every pod our charts make must be admitted there, except node agents that declar
 Helm 3 installs into a namespace that enforces `privileged`, where those node agents belong and must run."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pykube
@@ -88,7 +90,13 @@ def test_scenario_installs_and_runs(kwok: KwokEnv, helm: str, helm_cli: Helm, na
         ensure_namespace(other)  # it exists where the chart is used, e.g. the Cluster API cluster's (capi.namespace)
     unmanaged = unmanaged_pods(planned)
     if restricted and unmanaged:
-        # Pods nothing creates on kwok (componentSpecs without the operator, helm-test Pods): a dry run.
+        # Pods nothing creates on kwok (componentSpecs without the operator, helm-test Pods): a dry run. The
+        # ServiceAccounts of helm-test hooks (installed only by `helm test`) are made first, for the admission.
+        hook_accounts = [o for o in planned if o["kind"] == "ServiceAccount"
+                         and "helm.sh/hook" in (o["metadata"].get("annotations") or {})]
+        if hook_accounts:
+            kwok.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                           "items": hook_accounts}))
         admitted = dry_run_pods(kwok.kubectl, ns, unmanaged)
         assert admitted.returncode == 0, admitted.stderr
         assert "Warning" not in admitted.stderr, admitted.stderr     # warn=restricted: not even a warning
