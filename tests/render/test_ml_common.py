@@ -101,7 +101,14 @@ def test_labels_selector_and_names() -> None:
     ({"registry": "docker.io", "repository": "a/b", "tag": "1"}, {}, "docker.io/a/b:1"),
     ({"registry": "docker.io", "repository": "a/b", "tag": "1", "digest": "sha256:" + "0" * 64}, {}, "docker.io/a/b@sha256:" + "0" * 64),
     ({"registry": "docker.io", "repository": "a/b"}, {"imageRegistry": "mirror.local"}, "mirror.local/a/b:1.0.0"),
-    ({"registry": "", "repository": "a/b", "tag": "2"}, {}, "a/b:2"),
+    # No registry anywhere: docker.io, what a runtime would pull, written out (never left implicit).
+    ({"registry": "", "repository": "a/b", "tag": "2"}, {}, "docker.io/a/b:2"),
+    ({"registry": "", "repository": "busybox", "tag": "1"}, {}, "docker.io/library/busybox:1"),
+    # A registry in the repository counts as the image's own; a global one replaces it (a mirror keeps the path).
+    ({"registry": "", "repository": "nvcr.io/nvidia/cuda", "tag": "12"}, {}, "nvcr.io/nvidia/cuda:12"),
+    ({"registry": "", "repository": "localhost:5000/m", "tag": "1"}, {}, "localhost:5000/m:1"),
+    ({"registry": "", "repository": "nvcr.io/nvidia/cuda", "tag": "12"}, {"imageRegistry": "mirror.local"}, "mirror.local/nvidia/cuda:12"),
+    ({"registry": "quay.io", "repository": "a/b", "tag": "1"}, {"imageRegistry": "mirror.local"}, "mirror.local/a/b:1"),
 ])
 def test_image_reference(image: dict, glob: dict, expected: str) -> None:
     spec = pod({"image": image, "global": glob})

@@ -378,7 +378,7 @@ def test_helm_test_pod_is_restricted_and_expects_the_rendered_groups(helm: str) 
     assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
     (container,) = spec["containers"]
-    assert container["image"] == "ml-serving-charts/helm-test-client:0.1.0"
+    assert container["image"] == "docker.io/ml-serving-charts/helm-test-client:0.1.0"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["resources"]["limits"] and container["resources"]["requests"]
     env = {e["name"]: e["value"] for e in container["env"]}

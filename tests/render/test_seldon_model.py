@@ -100,7 +100,7 @@ def test_defaults_custom_iris_model(helm: str) -> None:
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
     classifier = containers(p)["classifier"]
-    assert classifier["image"] == "ml-serving-charts/iris-model:0.1.0"
+    assert classifier["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
     assert_restricted(classifier)
     assert classifier["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
     assert classifier["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
@@ -129,9 +129,9 @@ def test_transformer_pipeline(helm: str) -> None:
     assert p["graph"] == {"name": "transformer", "type": "TRANSFORMER", "children": [{"name": "classifier", "type": "MODEL"}]}
     assert [c["name"] for c in p["componentSpecs"][0]["spec"]["containers"]] == ["transformer", "classifier"]
     c = containers(p)
-    assert c["transformer"]["image"] == "ml-serving-charts/iris-transformer:0.1.0"
+    assert c["transformer"]["image"] == "docker.io/ml-serving-charts/iris-transformer:0.1.0"
     assert c["transformer"]["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
-    assert c["classifier"]["image"] == "ml-serving-charts/iris-model:0.1.0"
+    assert c["classifier"]["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
 
 
 def test_ab_test_router_is_builtin(helm: str) -> None:
@@ -176,7 +176,7 @@ def test_combiner_ensemble(helm: str) -> None:
     assert [child["name"] for child in graph["children"]] == ["model-a", "model-b"]
     c = containers(predictor(rendered))
     assert list(c) == ["combiner", "model-a", "model-b"]
-    assert c["combiner"]["image"] == "ml-serving-charts/iris-combiner:0.1.0"
+    assert c["combiner"]["image"] == "docker.io/ml-serving-charts/iris-combiner:0.1.0"
 
 
 def test_explainer(helm: str) -> None:
@@ -247,7 +247,7 @@ def test_v2_mlserver_custom_image(helm: str) -> None:
     rendered = objs("v2-mlserver", helm=helm)
     assert_valid(rendered)
     classifier = containers(predictor(rendered))["classifier"]
-    assert classifier["image"] == "ml-serving-charts/mlserver-iris:0.1.0"
+    assert classifier["image"] == "docker.io/ml-serving-charts/mlserver-iris:0.1.0"
     assert {p["name"]: p["containerPort"] for p in classifier["ports"]} == {"http": 8080, "grpc": 8081, "metrics": 8082}
     assert classifier["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     env = helm_test_env(rendered)
@@ -272,7 +272,7 @@ def test_ci_scenarios_use_local_images(scenario: str) -> None:
     rendered = objs(scenario)
     images = {c["image"] for pred in spec(rendered)["predictors"] for pod in pred["componentSpecs"]
               for c in pod["spec"]["containers"]} | {helm_test_pod(rendered)["spec"]["containers"][0]["image"]}
-    assert images and all(i.startswith("ml-serving-charts/") for i in images), images
+    assert images and all(i.startswith("docker.io/ml-serving-charts/") for i in images), images
 
 
 # ------------------------------------------------------------------ more behaviour

@@ -416,15 +416,18 @@ def test_seldon_config_carries_the_prepackaged_servers(helm: str) -> None:
     servers = json.loads(data["predictor_servers"])
     assert set(servers) == {"SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "TENSORFLOW_SERVER", "TRITON_SERVER",
                             "HUGGINGFACE_SERVER", "TEMPO_SERVER"}
-    assert servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {"image": "seldonio/sklearnserver", "defaultImageVersion": "1.17.1"}
-    assert servers["SKLEARN_SERVER"]["protocols"]["v2"] == {"image": "seldonio/mlserver", "defaultImageVersion": "1.7.1-sklearn"}
+    assert servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {"image": "docker.io/seldonio/sklearnserver", "defaultImageVersion": "1.17.1"}
+    assert servers["SKLEARN_SERVER"]["protocols"]["v2"] == {"image": "docker.io/seldonio/mlserver", "defaultImageVersion": "1.7.1-sklearn"}
     assert servers["XGBOOST_SERVER"]["protocols"] == {
-        "seldon": {"image": "seldonio/xgboostserver", "defaultImageVersion": "1.17.1"},
-        "v2": {"image": "seldonio/mlserver", "defaultImageVersion": "1.7.1-xgboost"}}, "the images scripts/images builds"
-    assert servers["TENSORFLOW_SERVER"]["protocols"]["tensorflow"]["image"] == "tensorflow/serving"
+        "seldon": {"image": "docker.io/seldonio/xgboostserver", "defaultImageVersion": "1.17.1"},
+        "v2": {"image": "docker.io/seldonio/mlserver", "defaultImageVersion": "1.7.1-xgboost"}}, "the images scripts/images builds"
+    assert servers["TENSORFLOW_SERVER"]["protocols"]["tensorflow"]["image"] == "docker.io/tensorflow/serving"
     assert set(servers["TRITON_SERVER"]["protocols"]) == {"v2"}
-    assert json.loads(data["storageInitializer"])["image"] == "seldonio/rclone-storage-initializer:1.17.1"
-    assert json.loads(data["explainer"]) == {"image": "seldonio/alibiexplainer:1.17.1", "image_v2": "seldonio/mlserver:1.3.5-alibi-explain"}
+    # Written out with docker.io, where the values name no registry (ml-common.images.qualify).
+    assert servers["TRITON_SERVER"]["protocols"]["v2"]["image"] == "nvcr.io/nvidia/tritonserver"
+    assert json.loads(data["storageInitializer"])["image"] == "docker.io/seldonio/rclone-storage-initializer:1.17.1"
+    assert json.loads(data["explainer"]) == {"image": "docker.io/seldonio/alibiexplainer:1.17.1",
+                                             "image_v2": "docker.io/seldonio/mlserver:1.3.5-alibi-explain"}
     assert json.loads(data["credentials"])["s3"]["s3AccessKeyIDName"] == "awsAccessKeyID"
 
 
@@ -439,6 +442,7 @@ def test_custom_images_scenario_points_every_image_at_the_mirror(helm: str) -> N
                for c in (o["spec"].get("template", {}).get("spec") or o["spec"])["containers"]]
     images.append(env(rendered)["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"])
     assert images and all(i.startswith(mirror) for i in images), [i for i in images if not i.startswith(mirror)]
+    assert f"{mirror}nvidia/tritonserver" in images and f"{mirror}seldonio/rclone-storage-initializer:1.17.1" in images
     assert find(rendered, "Deployment")["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "mirror-pull"}, {"name": "operator-pull"}]
 
 

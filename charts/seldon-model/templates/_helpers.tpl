@@ -84,24 +84,28 @@ Usage: {{ include "seldon-model.parameterValue" $param }}
 {{- end -}}
 
 {{/*
-seldon-model.graph: a graph node and its children as the CRD's PredictiveUnit (JSON).
-Usage: {{ include "seldon-model.graph" $p.graph | fromJson | toYaml }}
+seldon-model.graph: a graph node and its children as the CRD's PredictiveUnit (JSON); a storageInitializerImage
+is fully qualified, through global.imageRegistry when set.
+Usage: {{ include "seldon-model.graph" (dict "node" $p.graph "registry" .Values.global.imageRegistry) | fromJson | toYaml }}
 */}}
 {{- define "seldon-model.graph" -}}
-{{- $out := dict "name" (.name | default "") -}}
+{{- $node := .node -}}
+{{- $registry := .registry | default "" -}}
+{{- $out := dict "name" ($node.name | default "") -}}
 {{- range $key := list "type" "implementation" "modelUri" "envSecretRefName" "serviceAccountName" "storageInitializerImage" "methods" "endpoint" "logger" -}}
-{{- with get $ $key }}{{ $_ := set $out $key . }}{{ end -}}
+{{- with get $node $key }}{{ $_ := set $out $key . }}{{ end -}}
 {{- end -}}
-{{- with .parameters -}}
+{{- with $node.storageInitializerImage }}{{ $_ := set $out "storageInitializerImage" (include "ml-common.images.qualify" (dict "ref" . "registry" $registry)) }}{{ end -}}
+{{- with $node.parameters -}}
 {{- $params := list -}}
 {{- range . -}}
 {{- $params = append $params (dict "name" .name "type" .type "value" (include "seldon-model.parameterValue" .)) -}}
 {{- end -}}
 {{- $_ := set $out "parameters" $params -}}
 {{- end -}}
-{{- with .children -}}
+{{- with $node.children -}}
 {{- $children := list -}}
-{{- range . }}{{ $children = append $children (include "seldon-model.graph" . | fromJson) }}{{ end -}}
+{{- range . }}{{ $children = append $children (include "seldon-model.graph" (dict "node" . "registry" $registry) | fromJson) }}{{ end -}}
 {{- $_ := set $out "children" $children -}}
 {{- end -}}
 {{- toJson $out -}}
@@ -179,7 +183,7 @@ Usage: {{ include "seldon-model.container" (dict "context" $ "name" "classifier"
 {{- end -}}
 {{- $_ := set $out "name" .name -}}
 {{- if and (kindIs "string" $c.image) $c.image -}}
-{{- $_ := set $out "image" $c.image -}}
+{{- $_ := set $out "image" (include "ml-common.images.qualify" (dict "ref" $c.image "registry" (($values.global | default dict).imageRegistry | default ""))) -}}
 {{- else if include "seldon-model.imageSet" $c -}}
 {{- $image := include "ml-common.values.merge" (list $values.defaults.image $c.image) | fromJson -}}
 {{- $_ := set $out "image" (include "ml-common.images.image" (dict "image" $image "global" $values.global "defaultTag" "")) -}}
@@ -426,6 +430,7 @@ Usage: {{ include "seldon-model.explainer" (dict "context" $ "explainer" $p.expl
 {{- range $key := list "modelUri" "serviceAccountName" "envSecretRefName" "storageInitializerImage" "config" "endpoint" -}}
 {{- with get $e $key }}{{ $_ := set $out $key . }}{{ end -}}
 {{- end -}}
+{{- with $e.storageInitializerImage }}{{ $_ := set $out "storageInitializerImage" (include "ml-common.images.qualify" (dict "ref" . "registry" (($.context.Values.global | default dict).imageRegistry | default ""))) }}{{ end -}}
 {{- if not (kindIs "invalid" $e.replicas) }}{{ $_ := set $out "replicas" (int64 $e.replicas) }}{{ end -}}
 {{- with $e.initParameters }}{{ $_ := set $out "initParameters" (kindIs "string" . | ternary . (toJson .)) }}{{ end -}}
 {{- $name := $e.name | default (printf "%s-%s-explainer" (include "ml-common.names.fullname" .context) .predictor | trunc 63 | trimSuffix "-") -}}
