@@ -255,7 +255,7 @@ def test_a_model_that_cannot_start_never_gets_traffic_and_the_release_says_why(k
     d = under_load(kind, served, "upgrade to a model that cannot start", bad_upgrade, stuck)
     assert_no_failure(d)
     assert len(ready_replicas(kind, served) or []) == 2, "the old replicas must keep serving"
-    proc = helm_cli.run("test", RELEASE, "--namespace", served["namespace"], "--timeout", "120s", check=False)
+    proc = helm_cli.run("test", RELEASE, "--namespace", served["namespace"], "--timeout", "120s", "--logs", check=False)
     out = proc.stdout + proc.stderr
     print(f"helm test after the bad upgrade: exit {proc.returncode}\n{out[-1500:]}")
     assert proc.returncode != 0, out
