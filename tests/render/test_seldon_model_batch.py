@@ -317,3 +317,16 @@ def test_missing_input_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixt
     code = shard.main(["--input", str(tmp_path / "nope.jsonl"), "--output-dir", str(tmp_path), "--endpoint", "x:1"])
     assert code == 2
     assert f"input file {tmp_path / 'nope.jsonl'} does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.render
+def test_networkpolicy_lets_the_batch_pods_call_the_executor() -> None:
+    rendered = render(CHART, {"batch": PVC, "networkPolicy": {"enabled": True}})
+    policy = find(rendered, "NetworkPolicy")
+    callers = [peer for rule in policy["spec"]["ingress"] if {"port": "http", "protocol": "TCP"} in rule.get("ports", [])
+               for peer in rule["from"]]
+    batch_labels = find(rendered, "Job", JOB)["spec"]["template"]["metadata"]["labels"]
+    selectors = [peer["podSelector"]["matchLabels"] for peer in callers if "podSelector" in peer]
+    assert {"app.kubernetes.io/name": "seldon-model", "app.kubernetes.io/instance": "test",
+            "app.kubernetes.io/component": "batch"} in selectors
+    assert all(batch_labels[k] == v for k, v in selectors[-1].items())
