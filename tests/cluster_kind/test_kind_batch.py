@@ -8,7 +8,9 @@ executor's Service with Seldon Core's batch processor (the chart's files/batch/s
 - 4 shards (gRPC, 10 rows a request) give the output of 1;
 - a row the model rejects is written with its error and the other rows are answered;
 - a shard pod killed while it works is retried alone (backoffLimitPerIndex) and the output is still complete;
-- a missing input file fails the Job, the pod's log naming the file.
+- a missing input file fails the Job, the pod's log naming the file;
+- input and output on S3 (`rclone serve s3` in the namespace, credentials from batch.envSecretRefName): the parts
+  uploaded hold one correct answer per input line.
 The claim is bound to a local PersistentVolume on the CPU worker (a folder of that node, written and read with
 `docker exec`), as test_kind_seldon_serving.py's pvc:// models. Rows/s through the executor are printed (-s).
 
@@ -17,6 +19,7 @@ fixture wiring on the first run."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import time
 from typing import Any, Callable, Iterator
@@ -214,3 +217,65 @@ def test_a_missing_input_fails_the_job_naming_it(kind: KindEnv, helm_cli: Helm, 
     assert not complete(status) and status.get("failed") == 1, status
     logs = kind.kubectl("logs", f"job/{job}", "-n", namespace, "-c", "shard", check=False)
     assert f"input file /mnt/pvc/{CLAIM}/missing/input.jsonl does not exist" in logs.stdout + logs.stderr, logs
+
+
+STORE_PORT = 8333
+
+
+def s3_store_objects(namespace: str, rows_text: str, access: str, secret: str) -> list[Obj]:
+    """A writable `rclone serve s3` (bucket `batch`) whose init container puts the input (a ConfigMap) at
+    batch/iris/input.jsonl, and the Secret the Job's rclone containers read (RCLONE_CONFIG_S3_*)."""
+    labels = {"app.kubernetes.io/name": "batch-s3"}
+    rclone = ks.APP_IMAGES["rclone-storage-initializer"]
+    env = [{"name": "HOME", "value": "/tmp"}, {"name": "RCLONE_CACHE_DIR", "value": "/tmp/rclone"}]
+    hardened = {"imagePullPolicy": "IfNotPresent", "securityContext": ks.RESTRICTED_CONTAINER,
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}}
+    pod = {"securityContext": ks.RESTRICTED_POD, "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1,
+           "initContainers": [{**hardened, "name": "put-input", "image": rclone, "command": ["rclone"], "env": env,
+                               "args": ["copyto", "/input/input.jsonl", "/data/batch/iris/input.jsonl"],
+                               "volumeMounts": [{"name": "input", "mountPath": "/input"}, {"name": "data", "mountPath": "/data"},
+                                                {"name": "tmp", "mountPath": "/tmp"}]}],
+           "containers": [{**hardened, "name": "s3", "image": rclone, "command": ["rclone"],
+                           "args": ["serve", "s3", "--auth-key", f"{access},{secret}", "--addr", f":{STORE_PORT}", "/data"],
+                           "env": env, "ports": [{"name": "s3", "containerPort": STORE_PORT}],
+                           "readinessProbe": {"tcpSocket": {"port": "s3"}, "periodSeconds": 2},
+                           "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]}],
+           "volumes": [{"name": "input", "configMap": {"name": "batch-s3-input"}}, {"name": "data", "emptyDir": {}},
+                       {"name": "tmp", "emptyDir": {}}]}
+    endpoint = f"http://batch-s3.{namespace}.svc.cluster.local:{STORE_PORT}"
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "batch-s3-input", "namespace": namespace},
+         "data": {"input.jsonl": rows_text}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "batch-s3", "namespace": namespace},
+         "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                        "RCLONE_CONFIG_S3_ENV_AUTH": "false", "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
+                        "RCLONE_CONFIG_S3_ACCESS_KEY_ID": access, "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": secret}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "batch-s3", "namespace": namespace, "labels": labels},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "batch-s3", "namespace": namespace, "labels": labels},
+         "spec": {"selector": labels, "ports": [{"name": "s3", "port": STORE_PORT, "targetPort": "s3"}]}},
+    ]
+
+
+def test_s3_input_and_output_through_rclone(kind: KindEnv, helm_cli: Helm, batch_env: Obj) -> None:
+    """2 shards read s3://batch/iris/input.jsonl and upload their parts to s3://batch/iris/output/parts/ (parts only
+    on S3: no shard sees the others'); read back from the store's own folder, in shard order they are the output."""
+    kind.require("rclone-storage-initializer")
+    namespace = batch_env["namespace"]
+    rows = ROWS[:2_000]
+    ks.apply(kind.kubectl, s3_store_objects(namespace, batch.input_lines(rows), secrets.token_hex(8), secrets.token_hex(16)))
+    ks.rollout(kind.kubectl, namespace, "deployment/batch-s3", 180)
+    values = small_graph(batch_env["values"])
+    values["batch"] = {"enabled": True, "run": "s3", "resources": BATCH_RESOURCES, "shards": 2,
+                       "input": {"uri": "s3://batch/iris/input.jsonl"}, "output": {"uri": "s3://batch/iris/output"},
+                       "envSecretRefName": "batch-s3"}
+    helm_cli.upgrade(batch_env["release"], "seldon-model", namespace, values=values)
+    job = f"{batch_env['sdep']['metadata']['name']}-batch-s3"
+    status = wait_job(kind, namespace, job)
+    assert complete(status), status
+    lines = []
+    for shard in range(2):
+        cat = kind.kubectl("exec", "deploy/batch-s3", "-n", namespace, "-c", "s3", "--", "rclone", "cat",
+                           f"/data/batch/iris/output/parts/part-0000{shard}-of-00002.jsonl")
+        lines += cat.stdout.splitlines()
+    batch.check_output(lines, rows)
