@@ -216,7 +216,8 @@ def test_a_missing_input_fails_the_job_naming_it(kind: KindEnv, helm_cli: Helm, 
     status = wait_job(kind, namespace, job, timeout=300)
     assert not complete(status) and status.get("failed") == 1, status
     logs = kind.kubectl("logs", f"job/{job}", "-n", namespace, "-c", "shard", check=False)
-    assert f"input file /mnt/pvc/{CLAIM}/missing/input.jsonl does not exist" in logs.stdout + logs.stderr, logs
+    assert (f"input file /mnt/pvc/{CLAIM}/missing/input.jsonl (pvc://{CLAIM}/missing/input.jsonl) does not exist"
+            in logs.stdout + logs.stderr), logs
 
 
 STORE_PORT = 8333

@@ -73,6 +73,7 @@ def test_pvc_job_is_indexed_restricted_and_calls_the_release(helm: str) -> None:
     assert shard["resources"]["limits"] and shard["resources"]["requests"]
     assert shard["command"][:2] == ["/opt/seldon/bin/python", "/opt/batch/shard.py"]
     assert arg(shard, "--input") == "/mnt/pvc/batch-data/iris/input.jsonl"
+    assert arg(shard, "--input-uri") == "pvc://batch-data/iris/input.jsonl"
     assert arg(shard, "--output-dir") == "/mnt/pvc/batch-data/iris/out"
     assert arg(shard, "--merged-name") == "output.jsonl"
     assert arg(shard, "--shards") == "4"
@@ -314,9 +315,10 @@ def test_shards_write_parts_merge_in_order_and_skip_on_rerun(tmp_path: Path, mon
 
 @pytest.mark.render
 def test_missing_input_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = shard.main(["--input", str(tmp_path / "nope.jsonl"), "--output-dir", str(tmp_path), "--endpoint", "x:1"])
+    code = shard.main(["--input", str(tmp_path / "nope.jsonl"), "--input-uri", "s3://b/nope.jsonl",
+                       "--output-dir", str(tmp_path), "--endpoint", "x:1"])
     assert code == 2
-    assert f"input file {tmp_path / 'nope.jsonl'} does not exist" in capsys.readouterr().err
+    assert f"input file {tmp_path / 'nope.jsonl'} (s3://b/nope.jsonl) does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.render

@@ -53,14 +53,16 @@ def part_name(shard: int, shards: int) -> str:
     return f"part-{shard:05d}-of-{shards:05d}.jsonl"
 
 
-def read_lines(path: str) -> list[str]:
-    """The input's lines without their newline (a last line without one counts)."""
+def read_lines(path: str, uri: str = "") -> list[str]:
+    """The input's lines without their newline (a last line without one counts). `uri`: where the file came from,
+    for the message (rclone copies a missing S3 object as nothing, so the first to notice is this program)."""
     try:
         with open(path, encoding="utf-8") as f:
             return f.read().splitlines()
     except FileNotFoundError:
-        raise ShardError(f"input file {path} does not exist: check batch.input (the path inside the volume or "
-                         f"bucket) and that the file was uploaded", 2) from None
+        where = f" ({uri})" if uri else ""
+        raise ShardError(f"input file {path}{where} does not exist: check batch.input.uri (the path inside the claim "
+                         f"or bucket) and that the file was uploaded", 2) from None
     except IsADirectoryError:
         raise ShardError(f"input {path} is a directory: batch.input.path names one file (JSON lines)", 2) from None
 
@@ -213,6 +215,7 @@ def merge(output_dir: str, shards: int, total: int, merged: str) -> bool:
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="shard.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--input", required=True, help="the input file: one request per line (JSON)")
+    p.add_argument("--input-uri", default="", help="where the input came from (batch.input.uri), for messages")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--merged-name", default="", help="file name of the merged output ('' : parts only)")
     p.add_argument("--shard", type=int, default=int(os.environ.get("JOB_COMPLETION_INDEX", "0")))
@@ -246,7 +249,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         args = parse(argv)
-        lines = read_lines(args.input)
+        lines = read_lines(args.input, args.input_uri)
         start, end = slice_bounds(len(lines), args.shard, args.shards)
         parts_dir = os.path.join(args.output_dir, "parts")
         os.makedirs(parts_dir, exist_ok=True)
