@@ -178,6 +178,8 @@ def helm_test_lines(output: str) -> list[str]:
             out.append(f"test pod {line.split(':', 1)[1].strip()}")
         elif line.startswith("Phase:"):
             out[-1] += f": {line.split(':', 1)[1].strip()}"
+            if out[-1] in out[:-1]:   # a test's ServiceAccount, Role and RoleBinding share its Pod's name
+                out.pop()
         elif line.startswith("POD LOGS:"):
             logs = True
             out.append(f"logs of {line.split(':', 1)[1].strip()}:")
