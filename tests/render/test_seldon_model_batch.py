@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from harness import CHARTS, RenderError, assert_valid, find, render, values_errors
+from test_seldon_model import _notes
 
 CHART = "seldon-model"
 Obj = dict[str, Any]
@@ -332,3 +333,12 @@ def test_networkpolicy_lets_the_batch_pods_call_the_executor() -> None:
     assert {"app.kubernetes.io/name": "seldon-model", "app.kubernetes.io/instance": "test",
             "app.kubernetes.io/component": "batch"} in selectors
     assert all(batch_labels[k] == v for k, v in selectors[-1].items())
+
+
+@pytest.mark.render
+def test_notes_say_how_to_wait_for_and_read_the_job() -> None:
+    notes = _notes({"batch": {**PVC, "shards": 4}})
+    assert f"kubectl -n default wait --for=condition=complete job/{JOB}" in notes
+    assert f"kubectl -n default logs job/{JOB} -c shard" in notes
+    assert "merged into pvc://batch-data/iris/out/output.jsonl" in notes
+    assert "merged into" not in _notes({"batch": S3})
