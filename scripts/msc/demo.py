@@ -124,12 +124,14 @@ def kind_demo(down: bool) -> int:
         ks.install_prometheus_stack(kubectl, say=say)
     helm = Helm("helm4", scratch("helm-home"), kubeconfig, timeout="300s")
     with Step(f"helm upgrade --install {PLATFORM_RELEASE} charts/ml-platform -f values/ml-platform/kind.yaml"):
-        say(f"gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets "
-            f"{ks.BUSYBOX_STANDIN} (local Debian image with sh and grep)")
+        say(f"the gpu-node-pool and seldon-operator helm tests run docker.io/library/busybox, which no registry "
+            f"serves here: they get {ks.BUSYBOX_STANDIN} (local Debian image with sh, grep and curl)")
+        standin = {"tests": {"image": ks.busybox_standin_values()}}
         helm.upgrade(PLATFORM_RELEASE, "ml-platform", PLATFORM_NAMESPACE, install=True, wait=True,
                      values_files=[VALUES / "ml-platform" / "kind.yaml"],
-                     values={"gpu-node-pool": {"tests": {"image": ks.busybox_standin_values()}},
-                             "seldon-operator": ks.seldon_crd_values(kubectl, PLATFORM_RELEASE, PLATFORM_NAMESPACE)},
+                     values={"gpu-node-pool": standin,
+                             "seldon-operator": {**standin, **ks.seldon_crd_values(kubectl, PLATFORM_RELEASE,
+                                                                                     PLATFORM_NAMESPACE)}},
                      extra=["--create-namespace"])
         ks.wait_seldon_webhook(kubectl, MODELS_NAMESPACE)
         ns = kubectl.json("get", "namespace", MODELS_NAMESPACE)["metadata"]["labels"]
