@@ -45,13 +45,39 @@ def iris_input(count: int) -> list[tuple[list[float], str]]:
     return rows
 
 
-def input_lines(rows: list[tuple[list[float], str]]) -> str:
-    """The input file: one `dataType: data` request per line, a batch of one row ([[...]])."""
+def input_lines(rows: list[tuple[list[float], str]], protocol: str = "seldon") -> str:
+    """The input file: one request per line: seldon `dataType: data`, a batch of one row ([[...]]); v2 an
+    inference request with one FP64 row (MLServer's processor reads whole requests)."""
+    if protocol == "v2":
+        return "".join(json.dumps({"inputs": [{"name": "input-0", "shape": [1, len(row)], "datatype": "FP64",
+                                               "data": row}]}) + "\n" for row, _ in rows)
     return "".join(json.dumps([row]) + "\n" for row, _ in rows)
 
 
+def tags(doc: Obj) -> Obj:
+    """Where an output line keeps batch_index: meta.tags, meta (seldon error lines) or parameters (v2)."""
+    if "meta" not in doc:
+        return doc.get("parameters") or {}
+    return doc["meta"] if "batch_index" in doc["meta"] else doc["meta"].get("tags", {})
+
+
+def error_of(doc: Obj) -> str | None:
+    """The error of a failed line (seldon's status.reason, MLServer's error.msg), "" without one; None if it
+    did not fail."""
+    if "error" in doc:
+        return str(doc["error"].get("msg", "")) if isinstance(doc["error"], dict) else str(doc["error"])
+    status = doc.get("status")
+    if isinstance(status, dict) and status.get("info") == "FAILURE":
+        return str(status.get("reason", ""))
+    return None
+
+
 def answer_class(line: Obj) -> str:
-    """The class of one answer line (the model's probability row, columns named by class)."""
+    """The class of one answer line: the model's probability row (columns named by class), or a v2 answer's
+    first output (a class index, as mlserver-iris's `predict`, or probabilities)."""
+    if "outputs" in line:
+        values = line["outputs"][0]["data"]
+        return CLASSES[int(values[0])] if len(values) == 1 else CLASSES[max(range(len(values)), key=values.__getitem__)]
     data = line["data"]
     names = data.get("names") or CLASSES
     if "ndarray" in data:
@@ -69,7 +95,7 @@ def check_output(lines: list[str], rows: list[tuple[list[float], str]], rejected
     if len(lines) != len(rows):
         problems.append(f"{len(lines)} output lines for {len(rows)} input lines")
     docs = [json.loads(line) for line in lines]
-    indexes = [(d.get("meta", {}).get("tags") or d.get("meta", {})).get("batch_index") for d in docs]
+    indexes = [tags(d).get("batch_index") for d in docs]
     if indexes != list(range(len(docs))):
         seen: dict[Any, int] = {}
         for i in indexes:
@@ -79,9 +105,10 @@ def check_output(lines: list[str], rows: list[tuple[list[float], str]], rejected
         problems.append(f"batch_index not 0..{len(rows) - 1} in order: twice {twice}, missing {missing}")
     failed, wrong = [], []
     for i, (doc, (_, label)) in enumerate(zip(docs, rows)):
-        if doc.get("status", {}).get("info") == "FAILURE":
+        error = error_of(doc)
+        if error is not None:
             failed.append(i)
-            if i in rejected and not doc["status"].get("reason"):
+            if i in rejected and not error:
                 problems.append(f"line {i} failed without a reason: {doc}")
         elif answer_class(doc) != label:
             wrong.append(f"line {i}: {answer_class(doc)} for a {label}")
@@ -91,9 +118,9 @@ def check_output(lines: list[str], rows: list[tuple[list[float], str]], rejected
         problems.append(f"{len(wrong)} wrong answers: {wrong[:5]}")
     if problems:
         raise BatchError("batch output: " + "; ".join(problems))
-    tags = [d.get("meta", {}).get("tags") or d.get("meta", {}) for d in docs]
-    return {"rows": len(docs), "failed": len(failed), "batch_ids": sorted({t.get("batch_id") for t in tags}),
-            "shards": sorted({t.get("batch_shard") for t in tags})}
+    found = [tags(d) for d in docs]
+    return {"rows": len(docs), "failed": len(failed), "batch_ids": sorted({str(t.get("batch_id")) for t in found}),
+            "shards": sorted({t.get("batch_shard") for t in found})}
 
 
 def reports(output: str) -> list[Obj]:
@@ -136,7 +163,8 @@ class DockerRun:
 def run_in_docker(network: str, endpoint: str, transport: str, input_text: str | None, *,
                   shards: int = 1, workers: int = 4, batch_size: int = 1, retries: int = 3, work: Path | None = None,
                   image: str = "ml-serving-charts/iris-model:0.1.0", input_name: str = "input.jsonl",
-                  ready_url: str = "", only: list[int] | None = None, timeout: float = 900) -> DockerRun:
+                  ready_url: str = "", only: list[int] | None = None, timeout: float = 900,
+                  protocol: str = "seldon", model: str = "", python: str = PYTHON) -> DockerRun:
     """Every shard (or the `only` ones) as its own container, all at once, reading `work`/input_name and writing
     `work`/output (bind mounts: the PVC of the chart's Job). input_text None leaves the input as it is (or
     missing). Each container is restricted as the Job's pods are (msc.images.smoke.RESTRICTED). Returns when every
@@ -152,7 +180,8 @@ def run_in_docker(network: str, endpoint: str, transport: str, input_text: str |
         results[index] = docker(
             "run", "--rm", *RESTRICTED, "--network", network, "-v", f"{work}:/data",
             "-v", f"{SHARD_PROGRAM.parent}:/opt/batch:ro", "-e", f"JOB_COMPLETION_INDEX={index}",
-            "-e", "BATCH_ID=docker-batch", "--entrypoint", PYTHON, image, "/opt/batch/shard.py",
+            "-e", "BATCH_ID=docker-batch", "--entrypoint", python, image, "/opt/batch/shard.py",
+            "--protocol", protocol, *(["--model", model] if model else []),
             "--input", f"/data/{input_name}", "--output-dir", "/data/output", "--merged-name", "output.jsonl",
             "--shards", str(shards), "--endpoint", endpoint, "--transport", transport, "--workers", str(workers),
             "--batch-size", str(batch_size), "--retries", str(retries), *(["--ready-url", ready_url] if ready_url else []),

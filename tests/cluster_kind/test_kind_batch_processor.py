@@ -7,7 +7,9 @@ every container restricted as the Job's pods are. A bind-mounted folder stands i
 - 4 shards (4 containers at once) merge into the same output as 1;
 - a row the model rejects (3 features) is written with the model's own error and the rest go on;
 - a missing input file fails the shard with a message naming it;
-- a shard that already wrote its part is skipped when it runs again.
+- a shard that already wrote its part is skipped when it runs again;
+- protocol v2: MLServer's batch processor (in seldonio/mlserver:1.7.1-sklearn) driven by the same program against
+  mlserver-iris (v2 REST), 10,000 rows in 4 shards of 10-row requests, two rejected rows with MLServer's message.
 In this tier because it needs the Docker engine; no cluster (tests/cluster_kind/test_kind_batch.py does the same
 through the operator and executor). `scripts/bench batch` runs test_rows_per_second (-s shows the table)."""
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 from harness import require_built
 from msc import batch
 from msc.images.apps import APP_IMAGES
-from msc.images.smoke import docker, seldon_component
+from msc.images.smoke import container, docker, seldon_component, wait_for
 
 pytestmark = pytest.mark.cluster_kind
 
@@ -129,6 +131,43 @@ def test_a_rerun_skips_written_parts_and_redoes_only_the_missing(network: str, w
     assert second.exit_codes == [0] * 4, second.logs
     assert {r["shard"]: r["skipped"] for r in second.reports} == {0: True, 1: True, 2: False, 3: True}
     batch.check_output(second.merged, rows)
+
+
+V2_ALIAS = "iris-v2"
+
+
+@pytest.fixture(scope="module")
+def v2_network() -> Iterator[str]:
+    """A docker network on which mlserver-iris answers the v2 protocol as `iris-v2` (REST 8080, model classifier)."""
+    missing = [APP_IMAGES[k] for k in ("mlserver-iris", "mlserver-sklearn")
+               if docker("image", "inspect", APP_IMAGES[k], check=False).returncode != 0]
+    require_built(not missing, f"images {missing} not built: run scripts/images mlserver-iris mlserver-sklearn")
+    name = f"msc-batch-v2-{secrets.token_hex(3)}"
+    docker("network", "create", name)
+    try:
+        with container(APP_IMAGES["mlserver-iris"], [8080], extra=["--network", name, "--network-alias", V2_ALIAS]) as url:
+            wait_for(f"{url[8080]}/v2/models/classifier/ready")
+            yield name
+    finally:
+        docker("network", "rm", name, check=False)
+
+
+def test_v2_ten_thousand_rows_four_shards_with_rejected_rows(v2_network: str, work: Path) -> None:
+    lines = batch.input_lines(ROWS, "v2").splitlines()
+    bad = {42, 7_777}
+    for i in bad:
+        request = json.loads(lines[i])
+        request["inputs"][0].update(shape=[1, 3], data=ROWS[i][0][:3])
+        lines[i] = json.dumps(request)
+    run = batch.run_in_docker(v2_network, f"{V2_ALIAS}:8080", "rest", "\n".join(lines) + "\n", work=work, shards=4,
+                              workers=2, batch_size=10, protocol="v2", model="classifier",
+                              image=APP_IMAGES["mlserver-sklearn"], python="/opt/mlserver/bin/python",
+                              ready_url=f"http://{V2_ALIAS}:8080/v2/health/ready")
+    print(f"\nv2 {run.describe()}")
+    assert run.exit_codes == [0] * 4, run.logs
+    summary = batch.check_output(run.merged, ROWS, rejected=bad)
+    assert summary["batch_ids"] == ["docker-batch"] and summary["shards"] == [0, 1, 2, 3]
+    assert "expecting 4 features" in json.loads(run.merged[42])["error"]["msg"]
 
 
 FIGURES: list[tuple[str, int, int, float, float]] = []

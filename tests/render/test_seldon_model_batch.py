@@ -101,6 +101,20 @@ def test_every_processor_value_reaches_the_command() -> None:
 
 
 @pytest.mark.render
+@pytest.mark.parametrize("protocol", ["v2", "kfserving"])
+def test_v2_runs_mlservers_processor_in_the_mlserver_image(protocol: str) -> None:
+    (shard,) = pod(PVC, protocol=protocol)["containers"]
+    assert shard["image"] == "docker.io/seldonio/mlserver:1.7.1-sklearn"
+    assert shard["command"][:2] == ["/opt/mlserver/bin/python", "/opt/batch/shard.py"]
+    assert (arg(shard, "--protocol"), arg(shard, "--model")) == ("v2", "classifier")   # the root graph node
+    (shard,) = pod({**PVC, "v2": {"model": "iris", "python": "/venv/bin/python",
+                                  "image": {"repository": "example/mlserver", "tag": "1"}}}, protocol="v2")["containers"]
+    assert (shard["image"], shard["command"][0], arg(shard, "--model")) == ("docker.io/example/mlserver:1", "/venv/bin/python", "iris")
+    (seldon,) = pod(PVC)["containers"]
+    assert "--protocol" not in seldon["command"] and seldon["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
+
+
+@pytest.mark.render
 def test_s3_moves_data_with_rclone_and_the_secret() -> None:
     spec = pod(S3)
     init = {c["name"]: c for c in spec["initContainers"]}
@@ -148,8 +162,10 @@ def test_batch_predictor_skips_shadows_and_can_be_named() -> None:
 
 
 REFUSALS = {
-    "protocol-v2": ({**PVC}, {"protocol": "v2"},
-                    "batch.enabled is true but protocol is v2: Seldon Core 1.17.1's batch processor (seldon-batch-processor) speaks the seldon protocol only"),
+    "protocol-tensorflow": ({**PVC}, {"protocol": "tensorflow"},
+                            "batch.enabled is true but protocol is tensorflow: the Job runs Seldon Core's batch processor (protocol seldon) or MLServer's (protocol v2)"),
+    "v2-grpc": ({**PVC, "transport": "grpc"}, {"protocol": "v2"},
+                "batch.transport is grpc but protocol is v2: MLServer's batch processor (mlserver infer) sends over REST only; set batch.transport: rest"),
     "no-input": ({"enabled": True, "output": PVC["output"]}, {},
                  "batch.input.uri is empty: set it to pvc://<claim>/<path>"),
     "output-holds-input": ({**PVC, "output": {"uri": "pvc://batch-data/iris"}}, {},
@@ -217,6 +233,9 @@ def test_defaults_and_the_scenario_are_valid() -> None:
     ({"logLevel": "trace"}, "batch.logLevel"),
     ({"image": {"repository": "x"}}, "batch.image"),
     ({"python": "python3"}, "batch.python"),
+    ({"v2": {"model": "", "python": "python3", "image": DEFAULTS["batch"]["v2"]["image"]}}, "batch.v2.python"),
+    ({"v2": {"model": 1, "python": "/p", "image": DEFAULTS["batch"]["v2"]["image"]}}, "batch.v2.model"),
+    ({"v2": {"model": "", "python": "/p", "image": {"repository": "x"}}}, "batch.v2.image"),
     ({"rcloneImage": ""}, "batch.rcloneImage"),
     ({"resources": {"limits": {"cpu": "lots"}}}, "batch.resources.limits.cpu"),
     ({"gpu": {"count": -1}}, "batch.gpu.count"),

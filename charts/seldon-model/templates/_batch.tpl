@@ -32,9 +32,12 @@ Usage: {{- include "seldon-model.batch.validate" . }}
 */}}
 {{- define "seldon-model.batch.validate" -}}
 {{- $b := .Values.batch -}}
-{{- $protocol := .Values.protocol | default "seldon" -}}
-{{- if ne $protocol "seldon" -}}
-{{- fail (printf "batch.enabled is true but protocol is %s: Seldon Core 1.17.1's batch processor (seldon-batch-processor) speaks the seldon protocol only; set protocol: seldon or batch.enabled: false" $protocol) -}}
+{{- $protocol := include "seldon-model.batch.protocol" . -}}
+{{- if eq $protocol "tensorflow" -}}
+{{- fail "batch.enabled is true but protocol is tensorflow: the Job runs Seldon Core's batch processor (protocol seldon) or MLServer's (protocol v2), neither speaks tensorflow; set protocol: seldon or v2, or batch.enabled: false" -}}
+{{- end -}}
+{{- if and (eq $protocol "v2") (ne $b.transport "rest") -}}
+{{- fail (printf "batch.transport is %s but protocol is v2: MLServer's batch processor (mlserver infer) sends over REST only; set batch.transport: rest" $b.transport) -}}
 {{- end -}}
 {{- $in := include "seldon-model.batch.location" (dict "uri" $b.input.uri "path" "batch.input.uri") | fromJson -}}
 {{- $out := include "seldon-model.batch.location" (dict "uri" $b.output.uri "path" "batch.output.uri") | fromJson -}}
@@ -62,6 +65,12 @@ Usage: {{- include "seldon-model.batch.validate" . }}
 {{- range .Values.predictors }}{{ $names = append $names .name }}{{ end -}}
 {{- fail (printf "batch.predictor is %q but there is no predictor of that name that is not a shadow (predictors: %s): set batch.predictor to one of them or leave it empty" $b.predictor (join ", " $names)) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* seldon-model.batch.protocol: the release's protocol as the Job speaks it: seldon, v2 (kfserving is its old name) or tensorflow. */}}
+{{- define "seldon-model.batch.protocol" -}}
+{{- $protocol := .Values.protocol | default "seldon" -}}
+{{- ternary "v2" $protocol (eq $protocol "kfserving") -}}
 {{- end -}}
 
 {{/* seldon-model.batch.jobName: "<fullname>-batch-<run>". */}}

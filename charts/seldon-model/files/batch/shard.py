@@ -1,7 +1,8 @@
 """One shard of a batch run: Seldon Core 1.17.1's batch processor (seldon_core.batch_processor, the code behind
-`seldon-batch-processor`) over this shard's slice of the input, then the shard's part file, then (last shard
-to finish, when --merge) the merged output. Runs in any image with the seldon-core package (python -c or this
-file); standard library + seldon_core only (the images have no shell).
+`seldon-batch-processor`; --protocol v2: MLServer's, mlserver.batch_processing behind `mlserver infer`) over this
+shard's slice of the input, then the shard's part file, then (last shard to finish, with --merged-name) the merged
+output. Runs in any image with the seldon-core package (or, for v2, mlserver); standard library + that package
+only (the images have no shell).
 
 Why not the CLI alone: it reads a whole file (no slice), answers over gRPC lose the request tags (the output
 line cannot be matched to its input line), and a rejected row is written with an empty reason (`assert
@@ -67,20 +68,33 @@ def read_lines(path: str, uri: str = "") -> list[str]:
         raise ShardError(f"input {path} is a directory: batch.input.path names one file (JSON lines)", 2) from None
 
 
+def tags_of(doc: Any) -> dict | None:
+    """Where an output line keeps batch_index: meta.tags (seldon answers), meta (seldon error lines) or
+    parameters (v2 answers and errors, MLServer's processor)."""
+    if not isinstance(doc, dict):
+        return None
+    if isinstance(doc.get("parameters"), dict) and "meta" not in doc:
+        return doc["parameters"]
+    meta = doc.get("meta")
+    if not isinstance(meta, dict):
+        return None
+    return meta if "batch_index" in meta else meta.get("tags")
+
+
 def index_of(line: str) -> int | None:
-    """meta.tags.batch_index of an output line (the processor writes it as an int or a float), else None."""
+    """batch_index of an output line (the processors write it as an int or a float), else None."""
     try:
-        doc = json.loads(line)
+        tags = tags_of(json.loads(line))
     except ValueError:
         return None
-    meta = doc.get("meta") if isinstance(doc, dict) else None
-    tags = meta.get("tags", meta) if isinstance(meta, dict) else None   # error lines carry it in meta itself
     value = tags.get("batch_index") if isinstance(tags, dict) else None
     return int(value) if isinstance(value, (int, float)) else None
 
 
 def failed(line: str) -> bool:
-    return '"FAILURE"' in line and json.loads(line).get("status", {}).get("info") == "FAILURE"
+    """An error line: seldon's {"status": {"info": "FAILURE"}} or MLServer's {"error": ...}."""
+    doc = json.loads(line)
+    return "error" in doc or (isinstance(doc.get("status"), dict) and doc["status"].get("info") == "FAILURE")
 
 
 def complete_part(path: str, start: int, end: int) -> list[str] | None:
@@ -151,12 +165,25 @@ def tagging_client(base: type) -> type:
 
 def run_processor(rows: list[str], args: argparse.Namespace, batch_size: int, workdir: str) -> list[str]:
     """The batch processor over `rows` (its input file holds exactly them); its output lines."""
+    source, sink = os.path.join(workdir, "in.jsonl"), os.path.join(workdir, "out.jsonl")
+    write_atomically(source, rows)
+    if args.protocol == "v2":
+        import asyncio
+
+        from mlserver import batch_processing
+
+        # MLServer's processor keeps batch_index in each answer's parameters and writes errors with their message
+        asyncio.run(batch_processing.process_batch(
+            model_name=args.model, url=args.endpoint, workers=args.workers, retries=args.retries,
+            batch_size=batch_size, input_data_path=source, output_data_path=sink, binary_data=False, transport="rest",
+            request_headers=[], timeout=60, batch_interval=0.0, batch_jitter=0.0, use_ssl=False, insecure=False,
+            verbose=args.log_level in ("debug", "info"), extra_verbose=args.log_level == "debug"))
+        with open(sink, encoding="utf-8") as f:
+            return f.read().splitlines()
     from seldon_core import batch_processor
     from seldon_core.seldon_client import SeldonClient
 
     batch_processor.SeldonClient = tagging_client(SeldonClient)
-    source, sink = os.path.join(workdir, "in.jsonl"), os.path.join(workdir, "out.jsonl")
-    write_atomically(source, rows)
     batch_processor.start_multithreaded_batch_worker(
         deployment_name=args.deployment, gateway_type="seldon", namespace=args.namespace, host=args.endpoint,
         transport=args.transport, data_type=args.data_type, payload_type=args.payload_type, workers=args.workers,
@@ -167,14 +194,16 @@ def run_processor(rows: list[str], args: argparse.Namespace, batch_size: int, wo
         return f.read().splitlines()
 
 
-def renumber(line: str, index: int, shard: int) -> str:
-    """The output line with batch_index made the line's index in the whole input, and the shard noted (an error
-    line of the processor keeps its tags in meta itself, an answer in meta.tags)."""
+def renumber(line: str, index: int, shard: int, batch_id: str) -> str:
+    """The output line with batch_index made the line's index in the whole input, and the shard noted, where the
+    processor keeps them (tags_of)."""
     doc = json.loads(line)
-    meta = doc.setdefault("meta", {})
-    tags = meta if "batch_index" in meta else meta.setdefault("tags", {})
+    tags = tags_of(doc)
+    if tags is None:
+        tags = doc.setdefault("meta", {}).setdefault("tags", {})
     tags["batch_index"] = index
     tags["batch_shard"] = shard
+    tags.setdefault("batch_id", batch_id)   # MLServer's processor has none
     return json.dumps(doc, sort_keys=True)
 
 
@@ -191,7 +220,7 @@ def process(rows: list[str], offset: int, args: argparse.Namespace) -> list[str]
             for line in run_processor([rows[i] for i in pending], args, batch_size, workdir):
                 local = index_of(line)
                 if local is not None and 0 <= local < len(pending):
-                    by_index.setdefault(pending[local], renumber(line, offset + pending[local], args.shard))
+                    by_index.setdefault(pending[local], renumber(line, offset + pending[local], args.shard, args.batch_id))
             pending = [i for i in range(len(rows)) if i not in by_index]
     if pending:
         raise ShardError(f"shard {args.shard}: no answer for input lines {[offset + i for i in pending][:20]} "
@@ -225,6 +254,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--wait-seconds", type=float, default=300)
     p.add_argument("--deployment", default="batch", help="the SeldonDeployment (the processor's request tags)")
     p.add_argument("--namespace", default="default")
+    p.add_argument("--protocol", choices=["seldon", "v2"], default="seldon",
+                   help="seldon: Seldon's batch processor; v2: MLServer's (REST only, needs the mlserver package)")
+    p.add_argument("--model", default="", help="v2: the model name in /v2/models/<model>/infer")
     p.add_argument("--transport", choices=["rest", "grpc"], default="rest")
     p.add_argument("--data-type", choices=["data", "json", "str", "raw"], default="data")
     p.add_argument("--payload-type", choices=["ndarray", "tensor", "tftensor"], default="ndarray")
@@ -239,6 +271,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.error(f"--shard {args.shard} is not in 0..{args.shards - 1}")
     if min(args.batch_size, args.workers, args.retries) < 1:
         p.error("--batch-size, --workers and --retries must be >= 1")
+    if args.protocol == "v2" and (args.transport != "rest" or not args.model):
+        p.error("--protocol v2 sends over REST only (MLServer's processor) and needs --model")
     if args.batch_size > 1 and args.data_type not in ("data", "raw"):
         p.error(f"--batch-size {args.batch_size} needs --data-type data or raw (the processor's rule)")
     args.batch_id = args.batch_id or f"batch-{int(time.time())}"
