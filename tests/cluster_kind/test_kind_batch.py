@@ -10,7 +10,8 @@ executor's Service with Seldon Core's batch processor (the chart's files/batch/s
 - a shard pod killed while it works is retried alone (backoffLimitPerIndex) and the output is still complete;
 - a missing input file fails the Job, the pod's log naming the file;
 - input and output on S3 (`rclone serve s3` in the namespace, credentials from batch.envSecretRefName): the parts
-  uploaded hold one correct answer per input line.
+  uploaded hold one correct answer per input line;
+- protocol v2 (values/seldon-model/v2-mlserver.yaml): MLServer's processor through the executor, a rejected row.
 The claim is bound to a local PersistentVolume on the CPU worker (a folder of that node, written and read with
 `docker exec`), as test_kind_seldon_serving.py's pvc:// models. Rows/s through the executor are printed (-s).
 
@@ -283,3 +284,32 @@ def test_s3_input_and_output_through_rclone(kind: KindEnv, helm_cli: Helm, batch
                            f"/data/batch/iris/output/parts/part-0000{shard}-of-00002.jsonl")
         lines += cat.stdout.splitlines()
     batch.check_output(lines, rows)
+
+
+def test_v2_protocol_through_mlservers_processor(kind: KindEnv, helm_cli: Helm, batch_env: Obj) -> None:
+    """values/seldon-model/v2-mlserver.yaml (protocol v2, mlserver-iris) as a second release on the same claim: its
+    Job runs MLServer's batch processor (seldonio/mlserver:1.7.1-sklearn) over REST through the executor's
+    /v2/models/classifier/infer, 2,000 rows in 2 shards of 10-row requests, one row rejected with MLServer's message."""
+    kind.require("mlserver-iris", "mlserver-sklearn")
+    namespace, node = batch_env["namespace"], batch_env["node"]
+    rows = ROWS[:2_000]
+    lines = batch.input_lines(rows, "v2").splitlines()
+    request = json.loads(lines[99])
+    request["inputs"][0].update(shape=[1, 3], data=rows[99][0][:3])
+    lines[99] = json.dumps(request)
+    put(node, f"{DATA_DIR}/v2/input.jsonl", "\n".join(lines) + "\n")
+    values = yaml.safe_load((VALUES / "seldon-model" / "v2-mlserver.yaml").read_text())
+    values["batch"] = {"enabled": True, "run": "v2", "resources": BATCH_RESOURCES, "shards": 2, "batchSize": 10,
+                       "input": {"uri": f"pvc://{CLAIM}/v2/input.jsonl"}, "output": {"uri": f"pvc://{CLAIM}/v2/output"}}
+    sdep = install_model(kind, helm_cli, namespace, "iris-batch-v2", values)
+    try:
+        wait_available(kind, sdep["metadata"]["name"], namespace)
+        job = f"{sdep['metadata']['name']}-batch-v2"
+        status = wait_job(kind, namespace, job)
+        assert complete(status), status
+        merged = read_lines(node, f"{DATA_DIR}/v2/output/output.jsonl")
+        assert batch.check_output(merged, rows, rejected={99})["batch_ids"] == [job]
+        # check_output requires a message; through the executor its wording is the executor's
+        print(f"\nv2 rejected row: {json.loads(merged[99])['error']}")
+    finally:
+        helm_cli.uninstall("iris-batch-v2", namespace, wait=False, check=False)
