@@ -237,7 +237,8 @@ def s3_store_objects(namespace: str, rows_text: str, access: str, secret: str) -
                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}}
     pod = {"securityContext": ks.RESTRICTED_POD, "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1,
            "initContainers": [{**hardened, "name": "put-input", "image": rclone, "command": ["rclone"], "env": env,
-                               "args": ["copyto", "/input/input.jsonl", "/data/batch/iris/input.jsonl"],
+                               # --copy-links: a ConfigMap's file is a symlink, which rclone skips
+                               "args": ["copyto", "--copy-links", "/input/input.jsonl", "/data/batch/iris/input.jsonl"],
                                "volumeMounts": [{"name": "input", "mountPath": "/input"}, {"name": "data", "mountPath": "/data"},
                                                 {"name": "tmp", "mountPath": "/tmp"}]}],
            "containers": [{**hardened, "name": "s3", "image": rclone, "command": ["rclone"],
