@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from msc import stack as ks
+from msc.clusters import kind as kind_cluster
 from msc.kube import Kubectl
 from msc.proc import wait_until
 from harness import find, require_built
@@ -14,7 +15,8 @@ from harness.cluster import Helm
 
 Obj = dict[str, Any]
 
-GPU_POOL = "gpu-l4"   # kind's GPU worker carries ml-serving-charts.io/pool=gpu-l4 (msc.clusters.kind)
+# the pools of kind's two workers (their ml-serving-charts.io/pool label), as msc.clusters.kind makes them
+CPU_POOL, GPU_POOL = kind_cluster.CPU_POOL, kind_cluster.GPU_POOL
 
 
 @dataclass

@@ -32,7 +32,7 @@ from msc import batch, stack as ks
 from msc.proc import wait_until
 from harness import VALUES
 from harness.cluster import Helm
-from kind_support import KindEnv, install_model, small_graph, wait_available
+from kind_support import CPU_POOL, KindEnv, install_model, small_graph, wait_available
 
 pytestmark = pytest.mark.cluster_kind
 Obj = dict[str, Any]
@@ -41,10 +41,6 @@ DATA_DIR = "/var/local/msc-batch"   # on the CPU worker: the local PersistentVol
 CLAIM = "batch-data"
 ROWS = batch.iris_input(10_000)
 BATCH_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
-
-
-def cpu_worker(kind: KindEnv) -> str:
-    return next(n for n, pool in kind.nodes.items() if pool not in ("control-plane", "gpu-l4"))
 
 
 def node_exec(node: str, *args: str, stdin: str | None = None) -> str:
@@ -70,7 +66,7 @@ def batch_env(kind: KindEnv, helm_cli: Helm, seldon_operator: str, make_namespac
     """The release `iris-batch` (batch off) Available in a restricted namespace, the claim bound to the local PV.
     {namespace, node, release, values, sdep}."""
     kind.require("iris-model")
-    node = cpu_worker(kind)
+    node = kind.node_of_pool(CPU_POOL)
     namespace = make_namespace("kind-batch")
     pv = f"msc-batch-{kind.token}"
     node_exec(node, "mkdir", "-p", DATA_DIR)

@@ -94,8 +94,7 @@ def under_load(kind: KindEnv, served: Obj, fault: str, disrupt: Callable[[], Non
     name = "load-" + fault.split()[0].lower()
     spec = loadgen.seldon_rest(served["url"], rate=RATE, duration=LOAD_SECONDS, timeout=5)
     loadgen.start(kind.kubectl, spec, name, namespace)
-    wait_until(lambda: kind.kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={name}")["items"][0]
-               ["status"].get("phase") == "Running" or None, 120, f"the loadgen pod of {name}")
+    loadgen.wait_sending(kind.kubectl, name, namespace)
     time.sleep(5)                      # requests flowing before anything breaks
     t0 = time.time()
     disrupt()

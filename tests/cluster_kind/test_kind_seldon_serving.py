@@ -29,7 +29,7 @@ from msc.iris import SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM
 from msc.proc import wait_until
 from harness import VALUES
 from harness.cluster import Helm
-from kind_support import KindEnv, install_model, wait_available
+from kind_support import CPU_POOL, KindEnv, install_model, wait_available
 
 pytestmark = pytest.mark.cluster_kind
 Obj = dict[str, Any]
@@ -105,17 +105,13 @@ def model_store(kind: KindEnv, make_namespace: Callable[..., str]) -> Obj:
             "secret": secret, "namespace": namespace}
 
 
-def cpu_worker(kind: KindEnv) -> str:
-    return next(n for n, pool in kind.nodes.items() if pool not in ("control-plane", "gpu-l4"))
-
-
 @pytest.fixture(scope="module")
 def pvc_volume(kind: KindEnv) -> Iterator[str]:
     """A local PersistentVolume on the CPU worker holding iris/model.joblib (copied from the iris-model image
     into the node) and iris-explainer/ (an AnchorTabular explainer saved by the explainer image), for pvc://
     modelUris. Returns the PV's name; each test binds its own claim to it."""
     kind.require("iris-model", "alibi-explainer")
-    node = cpu_worker(kind)
+    node = kind.node_of_pool(CPU_POOL)
     name = f"msc-iris-models-{kind.token}"
     with anchor_explainer_dir() as saved:
         subprocess.run(["docker", "exec", node, "mkdir", "-p", MODEL_DIR], check=True)
@@ -192,8 +188,9 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, model_store: Obj
                             *ks.client_objects(namespace), *ks.grpc_client_objects(namespace, "seldon"),
                             *ks.grpc_client_objects(namespace, "v2")])
     # the explainer's image only where its pod runs (the GPU worker's taint keeps it off that one)
-    seconds = clusters.cluster("kind", kind.name).load([ks.APP_IMAGES["alibi-explainer"]], nodes=[cpu_worker(kind)])
-    print(f"kind load {ks.APP_IMAGES['alibi-explainer']} into {cpu_worker(kind)}: {seconds:.0f}s")
+    worker = kind.node_of_pool(CPU_POOL)
+    seconds = clusters.cluster("kind", kind.name).load([ks.APP_IMAGES["alibi-explainer"]], nodes=[worker])
+    print(f"kind load {ks.APP_IMAGES['alibi-explainer']} into {worker}: {seconds:.0f}s")
     explained = iris_values("pvc://iris-models/iris")
     explained["predictors"][0]["explainer"] = {
         **yaml.safe_load((VALUES / "seldon-model" / "explainer.yaml").read_text())["predictors"][0]["explainer"],
