@@ -25,7 +25,8 @@ from msc.kube import Kubectl
 from kind_support import KindEnv, Models, Monitoring
 
 
-CLUSTER_NAME = "msc"
+# MSC_KIND_CLUSTER names another cluster, for two checkouts or sessions testing side by side on one engine.
+CLUSTER_NAME = os.environ.get("MSC_KIND_CLUSTER", "msc")
 KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
 NAMESPACE_MARK = "cluster-kind"
 TIMINGS: dict[str, float | str] = {}
