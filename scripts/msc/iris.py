@@ -60,3 +60,22 @@ assert list(model.predict(np.array(rows))) == [0, 1, 2], model.predict(np.array(
 os.makedirs(sys.argv[1], exist_ok=True)
 model.save_model(os.path.join(sys.argv[1], "model.bst"))
 """
+
+# Trains the iris model KServe's sklearnserver serves, with that image's own scikit-learn (a joblib pickle loads
+# only under the version that wrote it): `python -c TRAIN_SKLEARN OUT_DIR` writes OUT_DIR/model.joblib, the same
+# standardised logistic regression as images/models/iris/train.py; it must classify the textbook flowers.
+TRAIN_SKLEARN = f"""
+import os, sys
+import joblib
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+iris = load_iris()
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(iris.data, iris.target)
+rows = {[r for r, _ in IRIS_ROWS]!r}
+assert list(model.predict(np.array(rows))) == [0, 1, 2], model.predict(np.array(rows))
+os.makedirs(sys.argv[1], exist_ok=True)
+joblib.dump(model, os.path.join(sys.argv[1], "model.joblib"))
+"""

@@ -265,6 +265,9 @@ def crd_texts(pin: dict) -> dict[str, str]:
                     f"kustomize build {pin['kustomize']}", timeout=300).stdout
         (name,) = pin["files"]
         return {name: KUSTOMIZE_LEFTOVERS.sub("", built)}
+    if PINS["sources"][pin["source"]].get("ids"):   # an archive: the files are paths in its verified tree
+        tree = sources.source_tree(pin["source"])
+        return {Path(rel).name: (tree / rel).read_text() for rel in pin["files"]}
     (name,) = pin["files"]
     return {name: sources.source_file(pin["source"]).read_text()}
 

@@ -61,6 +61,17 @@ def test_the_mirror_archive_verifies(mirror_tree: Path) -> None:
     assert (tree / "operator" / "main.go").exists() and (tree / "LICENSE").exists()
 
 
+def test_the_kserve_archive_verifies_and_holds_its_crds() -> None:
+    """KServe's archive (issue 22) by the same rules: its pinned folders' git ids, and the full CRDs that
+    [crds.kserve] takes from it (strict validation needs the full schemas, not config/crd/minimal)."""
+    pin = PINS["sources"]["kserve"]
+    tree = sources.source_tree("kserve")
+    assert sources.git_ids(tree, list(pin["ids"])) == pin["ids"]
+    for rel in PINS["crds"]["kserve"]["files"]:
+        text = (tree / rel).read_text()
+        assert "kind: CustomResourceDefinition" in text and "openAPIV3Schema" in text, rel
+
+
 def test_a_mirror_file_with_another_sha256_is_refused(isolated: Path) -> None:
     (isolated / PIN["file"]).write_bytes(b"not the tagged archive")
     with pytest.raises(MscError) as err:

@@ -26,6 +26,7 @@ from ..proc import BuildError, Step, atomic_dir, run_steps
 from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
                    write_build_record)
 from .locks import lock_header
+from .binary_image import pin_labels, pin_source
 from .seldon import upstream_labels, upstream_source
 from .rootfs import SUITE, rootfs_key, rootfs_tarball, step_rootfs
 
@@ -36,6 +37,7 @@ SELDON_VERSION = PINS["sources"]["seldon-core"]["tag"].lstrip("v")
 PYTHON_IMAGE = f"ml-serving-charts/python:{PINS['python_envs']['python']}-{SUITE}"
 MLSERVER_VERSION = next(r.split("==")[1] for r in PINS["python_envs"]["mlserver"]["requirements"]
                         if r.startswith("mlserver=="))
+KSERVE_TAG = PINS["sources"]["kserve"]["tag"]
 GO_VERSION_PKG = "github.com/prometheus/common/version"
 APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
     "iris-model": f"ml-serving-charts/iris-model:{APP_VERSION}",
@@ -58,6 +60,10 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
     "prometheus-operator":
         f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
+    # KServe 0.20.0's python images, under upstream's names (the kserve-controller chart's defaults): the v1/v2
+    # sklearnserver and the storage initializer, from PyPI and the verified archive (images/kserve/)
+    "kserve-sklearnserver": f"kserve/sklearnserver:{KSERVE_TAG}",
+    "kserve-storage-initializer": f"kserve/storage-initializer:{KSERVE_TAG}",
     # autoscaling: the HPA's resource metrics, and KEDA (operator + metrics API server in one image)
     "metrics-server": f"ml-serving-charts/metrics-server:{PINS['image_binaries']['metrics-server']['version']}",
     "keda": f"ml-serving-charts/keda:v{PINS['image_binaries']['keda']['reports']}",
@@ -68,6 +74,7 @@ IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "m
                                     "alibi-explainer"],
                 "monitoring": ["prometheus", "prometheus-operator"],
                 "autoscaling": ["metrics-server", "keda"],
+                "kserve-servers": ["kserve-sklearnserver", "kserve-storage-initializer"],
                 "all": list(APP_IMAGES)}   # `all` also builds kind-node
 # Seldon python-wrapper components: one recipe (images/models/seldon-component), an image each.
 # name -> (class, service type, the folder its files come from, the files); "source:" folders are in the
@@ -87,9 +94,18 @@ SELDON_COMPONENT_ENVS = {"xgboostserver": "seldon-xgboost"}
 # MLServer's prepackaged servers: one recipe (images/models/mlserver-server), an image per environment
 MLSERVER_SERVERS = {"mlserver-sklearn": "mlserver", "mlserver-xgboost": "mlserver-xgboost"}
 SELDON_SOURCED = ("rclone-storage-initializer",)   # Go-binary images that follow a Seldon Core component's recipe
+# KServe's python images: one recipe each (images/kserve/<name>.Dockerfile), their files from the verified archive
+# (folder -> files), all on the "kserve" environment.
+KSERVE_PYTHON = {
+    "kserve-sklearnserver": ("sklearnserver", {f"sklearnserver/{f}": f"python/sklearnserver/sklearnserver/{f}" for f in
+                                               ("__init__.py", "__main__.py", "model.py", "sklearn_model_repository.py")}),
+    "kserve-storage-initializer": ("storage-initializer", {
+        "initializer-entrypoint": "python/storage-initializer/scripts/initializer-entrypoint"}),
+}
 # image -> the python environment it runs in (None: the bare python image)
 PYTHON_APPS = {**{name: SELDON_COMPONENT_ENVS.get(name, "seldon") for name in SELDON_COMPONENTS}, **MLSERVER_SERVERS,
-               "mlserver-iris": "mlserver", "alibi-explainer": "alibi-explain", "helm-test-client": None, "loadgen": None}
+               "mlserver-iris": "mlserver", "alibi-explainer": "alibi-explain", "helm-test-client": None, "loadgen": None,
+               **{name: "kserve" for name in KSERVE_PYTHON}}
 # The users of every image (nonroot = 65532): the python images get them through mkroot.py, the Go ones copy them.
 USERS = {"passwd": BASE / "passwd", "group": BASE / "group"}
 
@@ -285,6 +301,15 @@ def app_spec(name: str) -> ImageSpec:
         return explainer_spec()
     if name == "loadgen":
         return loadgen_spec()
+    if name in KSERVE_PYTHON:
+        recipe, files = KSERVE_PYTHON[name]
+        tree = sources.source_tree("kserve")
+        pin = PINS["sources"]["kserve"]
+        return ImageSpec([tag], IMAGES / "kserve" / f"{recipe}.Dockerfile",
+                         {**{k: tree / v for k, v in files.items()}, "LICENSE": tree / "LICENSE"},
+                         base=python_envs()["kserve"]["image"],
+                         source=pin_source(pin, f"python/{recipe}/") + " + PyPI (images/models/locks/kserve.lock)",
+                         labels=pin_labels(pin))
     if name in SELDON_COMPONENTS:
         component, service_type, folder, files = SELDON_COMPONENTS[name]
         where = sources.source_tree("seldon-core") / folder.removeprefix("source:") if folder.startswith("source:") \

@@ -7,7 +7,8 @@ Usage:
                                          # lists them); groups: models, seldon-servers, monitoring,
                                          # autoscaling, all
   scripts/images seldon [--rebuild]      # Seldon Core 1.17.1 operator and executor, from the verified source
-                                         # (`all` builds every image above, kind-node and seldon)
+  scripts/images kserve [--rebuild]      # KServe 0.20.0 controller and router, from the verified source
+                                         # (`all` builds every image above, kind-node, seldon and kserve)
   scripts/images list                    # every layer, whether it is built, its id and size
   scripts/images lock [NAME ...]         # re-resolve the python environments' hash-locked requirements
   scripts/images smoke [NAME ...]        # run each built image as the pods do and check its answers
@@ -23,7 +24,7 @@ import sys
 from .. import dockerd
 from ..env import ROOT
 from ..proc import MscError
-from . import locks, seldon, smoke
+from . import kserve, locks, seldon, smoke
 from .apps import APP_IMAGES, IMAGE_GROUPS, PYTHON_IMAGE, build_app_images, python_envs
 from .core import image_id, image_size_mb, log
 from .kind_node import (EXTRA_PAUSE_TAGS, NODE_IMAGE, build_kind_node, kubeadm_images, netbase_image,
@@ -41,7 +42,7 @@ def list_images() -> int:
         refs += [*kubeadm_images().values(), *EXTRA_PAUSE_TAGS]
     refs += [node_layer_image(), NODE_IMAGE, rootfs_image("python"), PYTHON_IMAGE,
              *(env["image"] for env in python_envs().values() if "image" in env), *APP_IMAGES.values(),
-             *(ref for _, _, ref in seldon.SELDON_IMAGES.values())]
+             *(ref for _, _, ref in seldon.SELDON_IMAGES.values()), *(ref for _, _, ref in kserve.KSERVE_IMAGES.values())]
     for ref in refs:
         iid = image_id(ref)
         print(f"{ref:<62}{'present' if iid else 'missing':<10}{(iid or '')[:19]}"
@@ -56,6 +57,8 @@ def main(argv: list[str]) -> int:
     p_node.add_argument("--rebuild", action="store_true", help="debootstrap again and rebuild every image layer")
     sub.add_parser("list", help="show each layer and whether it is built")
     sub.add_parser("seldon", help="build the Seldon Core operator and executor images from source").add_argument(
+        "--rebuild", action="store_true", help="import the images again")
+    sub.add_parser("kserve", help="build the KServe controller and router images from source").add_argument(
         "--rebuild", action="store_true", help="import the images again")
     sub.add_parser("lock", help="re-resolve the python environments' locks").add_argument("envs", nargs="*")
     sub.add_parser("smoke", help="check each built image in plain Docker").add_argument("names", nargs="*")
@@ -74,6 +77,9 @@ def main(argv: list[str]) -> int:
         if args.command == "seldon":
             seldon.build_all(args.rebuild)
             return 0
+        if args.command == "kserve":
+            kserve.build_all(args.rebuild)
+            return 0
         if args.command == "smoke":
             dockerd.ensure()
             return smoke.main(args.names)
@@ -86,6 +92,7 @@ def main(argv: list[str]) -> int:
             build_app_images(IMAGE_GROUPS.get(args.command, [args.command]), args.rebuild)
         if args.command == "all":
             seldon.build_all(args.rebuild)
+            kserve.build_all(args.rebuild)
         return 0
     except MscError as err:
         log(f"FAILED: {err}")

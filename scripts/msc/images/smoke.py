@@ -20,11 +20,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..iris import CLASSES, FEATURES, SETOSA_CM, TRAIN_XGBOOST, VIRGINICA_CM, seldon_rows as rows_of_message
+from ..iris import (CLASSES, FEATURES, IRIS_ROWS, SETOSA_CM, TRAIN_SKLEARN, TRAIN_XGBOOST, VIRGINICA_CM,
+                   seldon_rows as rows_of_message)
 from ..env import PINS
 from ..loadgen import LoadgenError, LoadResult, LoadSpec, grpc, parse_result, rest
 from ..proc import wait_until
-from .apps import APP_IMAGES as IMAGES
+from .apps import APP_IMAGES
+from .kserve import KSERVE_IMAGES
+
+IMAGES = {**APP_IMAGES, **{name: ref for name, (_, _, ref) in KSERVE_IMAGES.items()}}   # what `smoke NAME` checks
 
 RESTRICTED = ["--user", "65532:65532", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=256m",
               "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
@@ -527,7 +531,103 @@ def check_prometheus_operator(image: str) -> list[str]:
     return done
 
 
+# ---------------------------------------------------------------- KServe
+
+KSERVE_PYTHON = "/opt/kserve/bin/python"
+
+
+@contextmanager
+def kserve_model_dir(image: str) -> Iterator[str]:
+    """A folder holding an iris model.joblib trained by the image's own scikit-learn (msc.iris.TRAIN_SKLEARN)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o777)
+        docker("run", "--rm", *RESTRICTED, "-v", f"{tmp}:/out", "--entrypoint", KSERVE_PYTHON, image, "-c",
+               TRAIN_SKLEARN, "/out", timeout=300)
+        os.chmod(tmp, 0o755)
+        yield tmp
+
+
+SKLEARNSERVER_ARGS = ["--model_name=iris", "--model_dir=/mnt/models", "--http_port=8080"]   # as the runtime passes them
+
+
+def check_kserve_sklearnserver(image: str) -> list[str]:
+    """sklearnserver started as the kserve-sklearnserver ClusterServingRuntime starts it, the model in /mnt/models
+    (where the storage initializer puts it): v1 predict, v2 infer (REST) and the gRPC port."""
+    rows = [r for r, _ in IRIS_ROWS]
+    with kserve_model_dir(image) as tmp, container(image, [8080, 8081], args=SKLEARNSERVER_ARGS,
+                                                   extra=["-v", f"{tmp}:/mnt/models:ro"]) as url:
+        ready = wait_for(f"{url[8080]}/v1/models/iris", lambda s, b: s == 200 and isinstance(b, dict) and b.get("ready"),
+                         timeout=120)
+        status, body = http("POST", f"{url[8080]}/v1/models/iris:predict", {"instances": rows})
+        assert status == 200 and body == {"predictions": [0, 1, 2]}, f"v1 predict: HTTP {status} {body}"
+        done = [f"GET /v1/models/iris -> {ready}", f"POST /v1/models/iris:predict (setosa, versicolor, virginica) -> {body}"]
+        request = {"inputs": [{"name": "input-0", "shape": [3, 4], "datatype": "FP64",
+                               "data": [x for r in rows for x in r]}]}
+        status, body = http("POST", f"{url[8080]}/v2/models/iris/infer", request)
+        assert status == 200 and body["outputs"][0]["data"] == [0, 1, 2], f"v2 infer: HTTP {status} {body}"
+        done.append(f"POST /v2/models/iris/infer -> {body['outputs'][0]['data']}")
+        status, body = http("POST", f"{url[8080]}/v1/models/iris:predict", {"instances": [[1.0, 2.0]]})
+        assert status >= 400, f"a 2-feature row was accepted: HTTP {status} {body}"
+        done.append(f"a 2-feature row -> HTTP {status} {str(body)[:100]}")
+        listening(url, KSERVE_PYTHON, 8081)
+        done.append("gRPC port 8081 accepts connections")
+    return done
+
+
+def check_kserve_storage_initializer(image: str) -> list[str]:
+    """The init container the controller injects: `initializer-entrypoint <storageUri> /mnt/models`, here an https
+    URI's plain-HTTP twin served on loopback (kserve-storage's http(s) download), and an unknown scheme refused."""
+    with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as dest:
+        (Path(src) / "model.joblib").write_bytes(b"not a real model, just bytes to copy\n" * 100)
+        os.chmod(dest, 0o777)
+        with serve_directory(src) as port:
+            docker("run", "--rm", *RESTRICTED, "--network", "host", "-v", f"{dest}:/mnt/models", image,
+                   f"http://127.0.0.1:{port}/model.joblib", "/mnt/models", timeout=120)
+        copied = (Path(dest) / "model.joblib").read_bytes()
+        assert copied == (Path(src) / "model.joblib").read_bytes(), "downloaded model differs"
+        bad = docker("run", "--rm", *RESTRICTED, "-v", f"{dest}:/mnt/models", image, "nosuch://bucket/model",
+                     "/mnt/models", check=False)
+        assert bad.returncode != 0, f"an unknown scheme was accepted: {bad.stdout[-300:]}"
+        return [f"initializer-entrypoint http://127.0.0.1:{port}/model.joblib /mnt/models -> {len(copied)} bytes",
+                f"nosuch://bucket/model -> exit {bad.returncode}: {(bad.stderr or bad.stdout).strip().splitlines()[-1][:120]}"]
+
+
+def check_kserve_controller(image: str) -> list[str]:
+    """The controller starts (restricted) and has the flags the chart passes."""
+    out = docker("run", "--rm", *RESTRICTED, image, "-help", check=False)
+    flags = ("-metrics-addr", "-webhook-port", "-leader-elect", "-health-probe-addr")
+    missing = [f for f in flags if f not in out.stdout + out.stderr]
+    assert not missing, f"-help lacks {missing}: {(out.stdout + out.stderr)[-500:]}"
+    return [f"-help lists {', '.join(flags)}"]
+
+
+def check_kserve_router(image: str) -> list[str]:
+    """The InferenceGraph router as the controller runs it (--graph-json; port 8080): a Sequence of one step, the
+    sklearnserver, on a Docker network; its answer is the step's."""
+    server = IMAGES["kserve-sklearnserver"]
+    network = f"msc-smoke-router-{os.getpid()}"
+    docker("network", "create", network)
+    try:
+        with kserve_model_dir(server) as tmp, container(server, [8080], args=SKLEARNSERVER_ARGS, extra=[
+                "--network", network, "--network-alias", "iris", "-v", f"{tmp}:/mnt/models:ro"]) as model:
+            wait_for(f"{model[8080]}/v1/models/iris", lambda s, b: s == 200 and isinstance(b, dict) and b.get("ready"),
+                     timeout=120)
+            graph = {"nodes": {"root": {"routerType": "Sequence", "steps": [
+                {"name": "iris", "serviceUrl": "http://iris:8080/v1/models/iris:predict"}]}}}
+            with container(image, [8080], args=["--graph-json", json.dumps(graph)],
+                           extra=["--network", network]) as url:
+                wait_for(f"{url[8080]}/readyz", timeout=30)
+                rows = [r for r, _ in IRIS_ROWS]
+                status, body = http("POST", url[8080], {"instances": rows})
+                assert status == 200 and body == {"predictions": [0, 1, 2]}, f"graph: HTTP {status} {body}"
+                return [f"Sequence root -> sklearnserver: POST / -> {body}"]
+    finally:
+        docker("network", "rm", network, check=False)
+
+
 CHECKS: dict[str, Callable[[str], list[str]]] = {
+    "kserve-sklearnserver": check_kserve_sklearnserver, "kserve-storage-initializer": check_kserve_storage_initializer,
+    "kserve-controller": check_kserve_controller, "kserve-router": check_kserve_router,
     "metrics-server": check_metrics_server, "keda": check_keda,
     "loadgen": check_loadgen,
     "iris-model": check_iris_model, "iris-transformer": check_iris_transformer, "iris-combiner": check_iris_combiner,
