@@ -4,6 +4,7 @@ operator, the metrics API server, the admission webhooks) and built by the pinne
 (scripts/images autoscaling) and what a kind cluster needs. The YAML goes to `kubectl apply --server-side`.
 
     install(kubectl, metrics_server_manifest(), "metrics-server")   # then HPAs on CPU work
+    wait_metrics_api(kubectl)                                         # once every node has been scraped
     install(kubectl, keda_manifest(), "keda")                       # then ScaledObjects work
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .env import BIN, PINS
 from .gomod import module_dir
 from .images.apps import APP_IMAGES
 from .kube import Kubectl
-from .proc import run
+from .proc import run, wait_until
 
 Obj = dict[str, Any]
 METRICS_SERVER_NAMESPACE = "kube-system"   # upstream's
@@ -93,3 +94,13 @@ def install(kubectl: Kubectl, manifest: str, what: str, timeout: float = 300) ->
     for namespace, name in DEPLOYMENTS[what]:
         kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, f"--timeout={int(timeout)}s",
                 timeout=timeout + 30)
+
+
+def wait_metrics_api(kubectl: Kubectl, timeout: float = 180) -> None:
+    """Until the metrics API serves every node's usage (metrics-server answers only after its first scrapes of the
+    kubelets: an HPA made before that reports <unknown> for a while)."""
+    def scraped() -> bool:
+        proc = kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", check=False)
+        nodes = kubectl.json("get", "nodes")["items"]
+        return proc.returncode == 0 and len(json.loads(proc.stdout).get("items", [])) == len(nodes)
+    wait_until(scraped, timeout, "the metrics API (metrics-server) to serve every node's usage", interval=3)

@@ -275,6 +275,10 @@ Usage: {{- include "seldon-model.validate" . }}
 {{- if or (not $prom.serverAddress) (kindIs "invalid" $prom.threshold) -}}
 {{- fail (printf "%s.keda.prometheus needs serverAddress and threshold for its trigger on seldon_api_executor_server_requests_seconds_count: set both (e.g. serverAddress: http://prometheus-operated.monitoring.svc:9090, threshold: 10) or set keda.prometheus.enabled: false and give keda.triggers" $pod.path) -}}
 {{- end -}}
+{{- /* at zero replicas no request reaches an executor: a trigger on the executor's own rate could never wake it */ -}}
+{{- if and (eq $min 0) (not $prom.query) -}}
+{{- fail (printf "%s.keda.minReplicaCount is 0 (KEDA's default when unset) with the trigger on the executor's request rate: at zero replicas no request reaches an executor, so that rate stays 0, the model never scales up again and every request fails. Set minReplicaCount: 1, or scale on demand measured in front of the model (keda.prometheus.query on an ingress or gateway metric, or keda.triggers such as a queue length)" $pod.path) -}}
+{{- end -}}
 {{- else if not $s.keda.triggers -}}
 {{- fail (printf "%s.keda has no trigger: keep keda.prometheus enabled or add keda.triggers" $pod.path) -}}
 {{- end -}}
