@@ -319,3 +319,35 @@ def run(kubectl: Kubectl, spec: LoadSpec, name: str, namespace: str, **kw: Any) 
     start(kubectl, spec, name, namespace, **kw)
     return wait(kubectl, name, namespace)
 
+
+
+# ------------------------------------------------------------------ many runs from one pod
+
+RUNNER_PROGRAM = "/opt/loadgen/loadgen_run.py"   # where the image keeps the entry program (images/loadgen)
+
+
+def runner_pod(name: str, namespace: str, *, image: str = IMAGE, node_selector: dict[str, str] | None = None,
+               tolerations: list[Obj] | None = None, resources: Obj | None = None) -> Obj:
+    """A long-lived loadgen pod that sends nothing by itself: exec_run() runs one load after another in it, each
+    in a second or so (a Job per run costs a pod start), e.g. the serving benchmark's hundred short cells."""
+    spec = pod_spec(LoadSpec("rest", "http://unused"), image, node_selector, resources)
+    container = spec["containers"][0]
+    container.pop("args")
+    container["command"] = ["/usr/bin/python3", "-c", "import time\nwhile True: time.sleep(3600)"]
+    spec["terminationGracePeriodSeconds"] = 0
+    if tolerations:
+        spec["tolerations"] = tolerations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": LABELS},
+            "spec": spec}
+
+
+def exec_run(kubectl: Kubectl, spec: LoadSpec, pod: str, namespace: str) -> LoadResult:
+    """One load run inside a runner_pod(), its LoadResult (LoadgenError with the tool's message when it could
+    not send)."""
+    proc = kubectl("exec", pod, "-n", namespace, "-c", "loadgen", "--", "/usr/bin/python3", RUNNER_PROGRAM,
+                   spec.to_json(), check=False, timeout=spec.seconds + 60)
+    try:
+        return parse_result(proc.stdout)
+    except LoadgenError as err:
+        raise LoadgenError(f"{err}\n(kubectl exec {namespace}/{pod}: exit {proc.returncode}) "
+                           f"{proc.stderr.strip()[-500:]}") from err
