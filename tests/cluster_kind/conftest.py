@@ -28,6 +28,10 @@ from kind_support import KindEnv, Models, Monitoring
 # MSC_KIND_CLUSTER names another cluster, for two checkouts or sessions testing side by side on one engine.
 CLUSTER_NAME = os.environ.get("MSC_KIND_CLUSTER", "msc")
 KEEP = os.environ.get("MSC_KEEP_CLUSTER") == "1"
+# Every image we build is loaded at the start (about 13 GB in two workers). MSC_KIND_IMAGES=iris-model,loadgen,...
+# (APP_IMAGES keys) loads only those, plus the operator's, and each test's kind.require() loads what it names: a
+# developer's cluster beside another one on a small disk.
+ONLY_IMAGES = {k for k in os.environ.get("MSC_KIND_IMAGES", "").split(",") if k}
 NAMESPACE_MARK = "cluster-kind"
 TIMINGS: dict[str, float | str] = {}
 TIMINGS_KEY = "cluster_kind/timings"
@@ -51,12 +55,13 @@ def kind(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
         sweep_test_namespaces(kubectl, Helm("helm4", tmp_path_factory.mktemp("helm-sweep"), kubeconfig), NAMESPACE_MARK)
         missing = ks.missing_images(ks.APP_IMAGES)
         # the explainer (2.7 GB) is not loaded into every node: its test loads it where its pod runs
-        present = [ref for key, ref in ks.APP_IMAGES.items() if key not in missing and key != "alibi-explainer"]
-        present += [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
+        keys = [key for key in ks.APP_IMAGES if key not in missing and key != "alibi-explainer"
+                and (not ONLY_IMAGES or key in ONLY_IMAGES)]
+        present = [ks.APP_IMAGES[key] for key in keys] + [ref for ref in ks.SELDON_OPERATOR_IMAGES if ks.docker_has(ref)]
         TIMINGS[f"kind load ({len(present)} images)"] = round(kind_cluster.load(present), 1)
         nodes = {n["metadata"]["name"]: n["metadata"]["labels"].get(POOL_LABEL, "control-plane")
                  for n in kubectl.json("get", "nodes")["items"]}
-        yield KindEnv(CLUSTER_NAME, kubeconfig, kubectl, secrets.token_hex(2), nodes, missing)
+        yield KindEnv(CLUSTER_NAME, kubeconfig, kubectl, secrets.token_hex(2), nodes, missing, set(keys), kind_cluster.load)
     finally:
         if KEEP or was_running:
             TIMINGS["cluster down"] = "kept (" + ("MSC_KEEP_CLUSTER=1" if KEEP else "it was running before the session") + ")"

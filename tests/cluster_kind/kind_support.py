@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from msc import stack as ks
 from msc.clusters import kind as kind_cluster
@@ -27,11 +27,18 @@ class KindEnv:
     token: str
     nodes: dict[str, str]                      # node name -> pool label ("control-plane" for the control plane)
     missing: dict[str, str] = field(default_factory=dict)   # image key -> skip reason
+    loaded: set[str] = field(default_factory=set)             # image keys loaded into the workers
+    load: Callable[[list[str]], Any] | None = None            # kind load of image references
 
     def require(self, *image_keys: str) -> None:
-        """Skip the test when one of our images is not built (the reason names the command that builds it)."""
+        """Skip the test when one of our images is not built (the reason names the command that builds it); load
+        the ones the session has not loaded yet (MSC_KIND_IMAGES chose fewer at its start)."""
         reasons = [self.missing[k] for k in image_keys if k in self.missing]
         require_built(not reasons, "; ".join(reasons))
+        todo = [k for k in image_keys if k in ks.APP_IMAGES and k not in self.loaded]
+        if todo and self.load:
+            self.load([ks.APP_IMAGES[k] for k in todo])
+            self.loaded.update(todo)
 
     def node_of_pool(self, pool: str) -> str:
         return next(n for n, p in self.nodes.items() if p == pool)
