@@ -22,47 +22,23 @@ Secret has its own name, so switching certManager.enabled never makes Helm and c
 
 {{/* seldon-operator.webhook.dnsNames: the names the serving certificate must cover (YAML list). */}}
 {{- define "seldon-operator.webhook.dnsNames" -}}
-{{- $svc := include "seldon-operator.webhook.serviceName" . -}}
-- {{ $svc }}
-- {{ $svc }}.{{ .Release.Namespace }}
-- {{ $svc }}.{{ .Release.Namespace }}.svc
-- {{ $svc }}.{{ .Release.Namespace }}.svc.cluster.local
+{{- include "ml-common.webhook.dnsNames" (dict "service" (include "seldon-operator.webhook.serviceName" .) "namespace" .Release.Namespace) -}}
 {{- end -}}
 
-{{/* seldon-operator.webhook.rotationId: webhook.certificate.rotationId as a string (YAML integers arrive as float64). */}}
+{{/* seldon-operator.webhook.rotationId: webhook.certificate.rotationId as a string. */}}
 {{- define "seldon-operator.webhook.rotationId" -}}
-{{- $id := .Values.webhook.certificate.rotationId -}}
-{{- if kindIs "float64" $id }}{{ printf "%.0f" $id }}{{ else }}{{ toString $id }}{{ end -}}
+{{- include "ml-common.webhook.rotationId" .Values.webhook.certificate.rotationId -}}
 {{- end -}}
 
 {{/* seldon-operator.webhook.rotationAnnotation: where the webhook Secret remembers the last rotationId. */}}
-{{- define "seldon-operator.webhook.rotationAnnotation" -}}ml-serving-charts.io/rotation-id{{- end -}}
+{{- define "seldon-operator.webhook.rotationAnnotation" -}}{{ include "ml-common.webhook.rotationAnnotation" . }}{{- end -}}
 
 {{/*
-seldon-operator.webhook.tls: the webhook's CA and serving certificate as JSON {"data": {"ca.crt","tls.crt",
-"tls.key"} (base64, as Secret data), "rotationId": ...}. The existing Secret is reused, so the certificate
-and the webhook's caBundle stay the same across `helm upgrade` (upstream regenerates them on every render:
-SeldonIO/seldon-core#2101, #3366). A new CA and certificate are generated only when there is no usable
-Secret (first install, or `helm template`, where lookup sees no cluster) or when
-webhook.certificate.rotationId is set and differs from the id the Secret remembers. Remembering the id
-makes a rotation happen once, although Helm reuses the last values on upgrades that pass none.
-Call it once per render: every call without a Secret generates new keys.
+seldon-operator.webhook.tls: the webhook's CA and serving certificate, kept across upgrades (ml-common.webhook.tls
+says how). Call it once per render.
 */}}
 {{- define "seldon-operator.webhook.tls" -}}
-{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "seldon-operator.webhook.secretName" .) | default dict -}}
-{{- $data := $existing.data | default dict -}}
-{{- $remembered := index (($existing.metadata | default dict).annotations | default dict) (include "seldon-operator.webhook.rotationAnnotation" .) | default "" -}}
-{{- $wanted := include "seldon-operator.webhook.rotationId" . -}}
-{{- $rotate := and $wanted (ne $wanted $remembered) -}}
-{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") (not $rotate) -}}
-{{- dict "data" (pick $data "ca.crt" "tls.crt" "tls.key") "rotationId" $remembered | toJson -}}
-{{- else -}}
-{{- $days := int .Values.webhook.certificate.validityDays -}}
-{{- $ca := genCA (printf "%s-webhook-ca" (include "ml-common.names.fullname" .)) $days -}}
-{{- $dnsNames := include "seldon-operator.webhook.dnsNames" . | fromYamlArray -}}
-{{- $cert := genSignedCert (printf "%s.%s.svc" (include "seldon-operator.webhook.serviceName" .) .Release.Namespace) nil $dnsNames $days $ca -}}
-{{- dict "data" (dict "ca.crt" ($ca.Cert | b64enc) "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc)) "rotationId" $wanted | toJson -}}
-{{- end -}}
+{{- include "ml-common.webhook.tls" (dict "context" . "secretName" (include "seldon-operator.webhook.secretName" .) "service" (include "seldon-operator.webhook.serviceName" .) "validityDays" .Values.webhook.certificate.validityDays "rotationId" .Values.webhook.certificate.rotationId) -}}
 {{- end -}}
 
 {{/*
