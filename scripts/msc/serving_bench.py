@@ -7,8 +7,9 @@ often, which rates: FULL or SHORT, from the environment), `measure()` runs the c
 one load (msc.loadgen in a runner pod, in the test), and Report turns the results into the tables, the executor
 overhead, the ramps' highest good rate and docs/benchmarks/serving.md (its plot: harness.serving_plot, matplotlib).
 
-Each fixed-rate cell (variant x transport x batch rows) is warmed up once (not kept), then run `repeats` times; the
-median of each percentile over the repeats is kept and the repeats' range is its spread. Each ramp (variant x
+Each fixed-rate cell (variant x transport x batch rows) runs `repeats` times, round robin over the cells, each run's
+first warmup_seconds dropped; the median of each percentile over the repeats is kept and the repeats' range is its
+spread. Each ramp (variant x
 transport, 1 row a request) steps up the open-loop rate until p99 reaches RAMP_P99_MS or errors RAMP_ERRORS; the
 highest step under both is the variant's rate. Nothing here asserts on time."""
 from __future__ import annotations
@@ -90,7 +91,7 @@ class Settings:
     variants: tuple[str, ...]
     rate: int                     # requests/s of the fixed-rate cells
     seconds: float                # each fixed-rate repeat
-    warmup_seconds: float         # the warm-up before a cell's repeats (not kept)
+    warmup_seconds: float         # the start of each fixed-rate run, not kept
     repeats: int
     batches: tuple[int, ...]
     ramp: tuple[int, ...]         # the ramp's rates, requests/s, in order
@@ -116,14 +117,16 @@ class Settings:
 
     def estimate_s(self, overhead_s: float = 1.5) -> float:
         """The sending time plus a per-run overhead (kubectl exec, tool start): the ramps at their longest."""
-        fixed = self.cells() * (self.warmup_seconds + self.repeats * self.seconds + (self.repeats + 1) * overhead_s)
-        ramps = len(self.variants) * len(self.transports) * len(self.ramp) * (self.ramp_seconds + overhead_s)
+        fixed = self.cells() * self.repeats * (self.warmup_seconds + self.seconds + overhead_s)
+        # every step once, the last one (bad) three times
+        ramps = len(self.variants) * len(self.transports) * (len(self.ramp) + 2) * (self.ramp_seconds + overhead_s)
         return fixed + ramps
 
 
-# ~15 minutes of load on 2 cores (plus ~3 to deploy the variants): 7 variants x 2 transports x 2 batches at 20/s,
-# 3 repeats of 4 s after a 2 s warm-up, then 14 ramps of 4 s steps that stop at the first bad step
-FULL = Settings("full", tuple(VARIANTS), rate=20, seconds=4, warmup_seconds=2, repeats=3, batches=(1, 32),
+# ~20 minutes on 2 cores (plus ~2 to deploy the variants): 7 variants x 2 transports x 2 batches at 20/s, 3 rounds
+# of 6 s runs (1 s warm-up, then 100 requests kept: p99 is the second slowest), then 14 ramps of 4 s steps that stop
+# at the first bad step
+FULL = Settings("full", tuple(VARIANTS), rate=20, seconds=5, warmup_seconds=1, repeats=3, batches=(1, 32),
                 ramp=(25, 50, 100, 200, 300, 400, 600, 800), ramp_seconds=4)
 # the kind tier's check that the benchmark runs end to end: two variants, a couple of seconds a cell
 SHORT = Settings("short", ("bare-seldon", "executor-seldon"), rate=10, seconds=1, warmup_seconds=0.5, repeats=3,
@@ -160,7 +163,8 @@ class Cell:
     transport: str
     batch: int
     rate: int
-    runs: list[LoadResult] = field(default_factory=list)     # the kept repeats (the warm-up is not here)
+    runs: list[LoadResult] = field(default_factory=list)     # the kept part of each repeat (no warm-up)
+    raw: list[LoadResult] = field(default_factory=list)      # each repeat whole, warm-up included
 
     def median(self, stat: str) -> float:
         return statistics.median(getattr(r.latency_ms, stat) for r in self.runs)
@@ -189,12 +193,23 @@ class Cell:
 
 @dataclass
 class Step:
+    """One rate of a ramp: one try, or three when the first was bad (a hiccup of a shared machine must not end a
+    ramp); judged by the median try."""
     rate: int
-    result: LoadResult
+    tries: list[LoadResult]
+
+    @staticmethod
+    def errors_of(result: LoadResult) -> float:
+        return result.failed / result.sent if result.sent else 1.0
+
+    @property
+    def result(self) -> LoadResult:
+        """The median try by p99 (the one shown)."""
+        return sorted(self.tries, key=lambda r: r.latency_ms.p99)[(len(self.tries) - 1) // 2]
 
     @property
     def error_rate(self) -> float:
-        return self.result.failed / self.result.sent if self.result.sent else 1.0
+        return statistics.median(self.errors_of(r) for r in self.tries)
 
     @property
     def good(self) -> bool:
@@ -225,21 +240,23 @@ Send = Callable[[LoadSpec, str], LoadResult]     # (spec, label) -> result
 def measure(settings: Settings, hosts: dict[tuple[str, str], str], send: Send,
             log: Callable[[str], None] = print) -> tuple[list[Cell], list[Ramp]]:
     """Every fixed-rate cell, then every ramp. hosts: (variant, transport) -> the host serving it."""
-    cells, ramps = [], []
-    for name in settings.variants:
-        variant = VARIANTS[name]
-        for transport in settings.transports:
-            for batch in settings.batches:
-                cell = Cell(name, transport, batch, settings.rate)
-                host = hosts[(name, transport)]
-                send(variant.spec(transport, host, batch, settings.rate, settings.warmup_seconds),
-                     f"{name} {transport} batch {batch} warm-up")
-                for i in range(settings.repeats):
-                    cell.runs.append(send(variant.spec(transport, host, batch, settings.rate, settings.seconds),
-                                          f"{name} {transport} batch {batch} #{i + 1}"))
-                log(f"[serving] {name:<19} {transport:<4} batch {batch:>2} at {settings.rate}/s: p50 "
-                    f"{cell.median('p50'):.1f} p99 {cell.median('p99'):.1f} ms, failed {cell.failed}/{cell.sent}")
-                cells.append(cell)
+    cells = [Cell(v, t, b, settings.rate) for v in settings.variants for t in settings.transports
+             for b in settings.batches]
+    ramps: list[Ramp] = []
+    total = settings.warmup_seconds + settings.seconds
+    # round robin: repeat i of every cell, then repeat i + 1, so a busy spell of the machine falls on all of them
+    for i in range(settings.repeats):
+        for cell in cells:
+            spec = VARIANTS[cell.variant].spec(cell.transport, hosts[(cell.variant, cell.transport)], cell.batch,
+                                               settings.rate, total)
+            raw = send(spec, f"{cell.variant} {cell.transport} batch {cell.batch} #{i + 1}")
+            cell.raw.append(raw)
+            # the first warmup_seconds of the run warm the path up (connections, caches) and are not kept
+            cell.runs.append(raw.window(raw.started + settings.warmup_seconds, raw.started + total + 3600))
+        log(f"[serving] round {i + 1} of {settings.repeats}: {len(cells)} cells")
+    for cell in cells:
+        log(f"[serving] {cell.variant:<19} {cell.transport:<4} batch {cell.batch:>2} at {settings.rate}/s: p50 "
+            f"{cell.median('p50'):.1f} p99 {cell.median('p99'):.1f} ms, failed {cell.failed}/{cell.sent}")
     for name in settings.variants:
         variant = VARIANTS[name]
         for transport in settings.transports:
@@ -247,13 +264,16 @@ def measure(settings: Settings, hosts: dict[tuple[str, str], str], send: Send,
             for rate in settings.ramp:
                 # a short timeout: a saturated server's backlog is not waited out for seconds
                 spec = variant.spec(transport, hosts[(name, transport)], 1, rate, settings.ramp_seconds, timeout=2.0)
-                step = Step(rate, send(spec, f"{name} {transport} ramp {rate}/s"))
+                step = Step(rate, [send(spec, f"{name} {transport} ramp {rate}/s")])
+                if not step.good:   # confirmed or not by two more tries: the median of three decides
+                    step.tries += [send(spec, f"{name} {transport} ramp {rate}/s again") for _ in range(2)]
                 ramp.steps.append(step)
                 if not step.good:
                     break
             best = ramp.best
             log(f"[serving] {name:<19} {transport:<4} ramp: " + ", ".join(
-                f"{s.rate}/s p99 {s.result.latency_ms.p99:.0f} ms err {100 * s.error_rate:.1f}%" for s in ramp.steps)
+                f"{s.rate}/s p99 {s.result.latency_ms.p99:.0f} ms err {100 * s.error_rate:.1f}%"
+                + (f" ({len(s.tries)} tries)" if len(s.tries) > 1 else "") for s in ramp.steps)
                 + f" -> {best.rate if best else 'none'}/s")
             ramps.append(ramp)
     return cells, ramps
@@ -292,8 +312,9 @@ class Report:
         return next((r for r in self.ramps if (r.variant, r.transport) == (variant, transport)), None)
 
     def overheads(self) -> list[Overhead]:
-        """Graph minus bare latency, per pair, transport, batch and stat; the spread is the repeats' extremes
-        (the graph's fastest minus the bare's slowest .. the graph's slowest minus the bare's fastest)."""
+        """Graph minus bare latency (their medians), per pair, transport, batch and stat; the spread is the range
+        of the per-round differences (repeat i of the graph minus repeat i of the bare, measured minutes apart at
+        most)."""
         out = []
         for graph, bare in OVERHEAD_PAIRS:
             for transport in self.settings.transports:
@@ -302,9 +323,10 @@ class Report:
                     if not (g and b):
                         continue
                     for stat in ("p50", "p99"):
-                        (glo, ghi), (blo, bhi) = g.spread(stat), b.spread(stat)
+                        # repeat i of both ran back to back (measure's round robin): paired differences
+                        diffs = [getattr(x.latency_ms, stat) - getattr(y.latency_ms, stat) for x, y in zip(g.runs, b.runs)]
                         out.append(Overhead(graph, bare, transport, batch, stat, g.median(stat) - b.median(stat),
-                                            glo - bhi, ghi - blo))
+                                            min(diffs), max(diffs)))
         return out
 
     def grpc_rest_ratios(self) -> dict[str, float]:
@@ -440,14 +462,17 @@ class Report:
             "## How",
             "",
             f"- Fixed rate: {s.rate} requests/s open loop, {len(s.batches)} request sizes ({', '.join(map(str, s.batches))} "
-            f"iris rows), each cell warmed up {s.warmup_seconds:g} s (not kept), then {s.repeats} runs of "
-            f"{s.seconds:g} s; the median of each percentile over the runs is kept, the runs' range is the spread.",
+            f"iris rows), {s.repeats} runs of each cell, round robin (run 1 of every cell, then run 2, ...: a busy "
+            f"spell falls on all variants); each run lasts {s.warmup_seconds + s.seconds:g} s and its first "
+            f"{s.warmup_seconds:g} s are a warm-up, not kept; the median of each percentile over the runs is kept, "
+            "the runs' range is the spread.",
             f"- Ramps: 1 row a request, open-loop steps of {s.ramp_seconds:g} s at {', '.join(map(str, s.ramp))} "
             f"requests/s (2 s request timeout), stopping at the first step whose p99 reaches {RAMP_P99_MS:g} ms or "
-            f"whose errors reach {100 * RAMP_ERRORS:g}%; the highest good step is the variant's rate (the grid's "
-            "resolution: the true limit lies between it and the next step).",
-            "- Executor overhead = graph latency - bare latency (medians), per transport; spread = the graph's "
-            "fastest run minus the bare's slowest .. the graph's slowest minus the bare's fastest.",
+            f"whose errors reach {100 * RAMP_ERRORS:g}%; a step that fails is run twice more and judged by the median of "
+            "the three (a busy machine's hiccup does not end a ramp); the highest good step is the variant's rate (the "
+            "grid's resolution: the true limit lies between it and the next step).",
+            "- Executor overhead = graph latency - bare latency (medians), per transport; spread = the range of the "
+            "per-round differences (run i of the graph minus run i of the bare).",
             "- Latency is per request as the load generator sees it, failed requests included.",
             "",
             "## Fixed rate", "", f"{s.rate} requests/s, median of {s.repeats} runs:", "", *self.fixed_table(),
@@ -518,5 +543,5 @@ def markdown_sections(text: str) -> list[str]:
 
 def describe_settings(s: Settings) -> str:
     return (f"{s.name}: {len(s.variants)} variants ({', '.join(s.variants)}) x {'/'.join(s.transports)} x batch "
-            f"{'/'.join(map(str, s.batches))} at {s.rate}/s, {s.repeats} x {s.seconds:g} s after {s.warmup_seconds:g} s "
-            f"warm-up; ramps {list(s.ramp)} x {s.ramp_seconds:g} s; about {s.estimate_s() / 60:.0f} min of load")
+            f"{'/'.join(map(str, s.batches))} at {s.rate}/s, {s.repeats} x ({s.warmup_seconds:g} s warm-up + "
+            f"{s.seconds:g} s); ramps {list(s.ramp)} x {s.ramp_seconds:g} s; about {s.estimate_s() / 60:.0f} min of load")

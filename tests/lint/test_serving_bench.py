@@ -15,7 +15,9 @@ pytestmark = pytest.mark.lint
 
 
 def result(spec: loadgen.LoadSpec, latencies: list[float], failed: int = 0) -> loadgen.LoadResult:
-    rows = [[i / spec.rate, ms, "0" if i < failed else "200", "timeout" if i < failed else ""]
+    """The last `failed` requests fail (after any warm-up)."""
+    bad = len(latencies) - failed
+    rows = [[i / spec.rate, ms, "0" if i >= bad else "200", "timeout" if i >= bad else ""]
             for i, ms in enumerate(latencies)]
     return loadgen._result({"protocol": spec.protocol, "target": spec.target, "rate": spec.rate, "planned": len(rows),
                             **loadgen_run.summary(rows, 1_000_000.0), "requests": rows})
@@ -48,15 +50,14 @@ def test_each_variant_is_called_on_its_own_ports_and_protocol() -> None:
 
 
 def run_fake(settings: sb.Settings, graph_extra: float, bad_rate: int) -> tuple[list[sb.Cell], list[sb.Ramp]]:
-    """Bare answers in 2/3/4 ms over the repeats, the graph graph_extra ms slower; ramp steps fail from bad_rate."""
-    seen: dict[str, int] = {}
-
+    """Each run answers its first (warm-up) second in 50 ms, then in 2/3/4 ms for repeats 1/2/3 (bare), graph_extra
+    ms more through a graph; ramp steps lose a tenth of their requests from bad_rate on."""
     def send(spec: loadgen.LoadSpec, label: str) -> loadgen.LoadResult:
-        seen[label.split(" #")[0]] = seen.get(label.split(" #")[0], 0) + 1
-        base = 1.0 + seen[label.split(" #")[0]] - (1 if "warm-up" in label else 0)
-        base += graph_extra if ":8000" in spec.target or ":5001" in spec.target else 0
+        repeat = int(label.split(" #")[1]) if " #" in label else 1
+        base = 1.0 + repeat + (graph_extra if ":8000" in spec.target or ":5001" in spec.target else 0)
         failed = spec.requests // 10 if spec.rate >= bad_rate else 0
-        return result(spec, [base] * spec.requests, failed)
+        warm = int(spec.rate * settings.warmup_seconds) if " #" in label else 0
+        return result(spec, [50.0] * warm + [base] * (spec.requests - warm), failed)
 
     hosts = {(v, t): f"{v}.ns" for v in settings.variants for t in settings.transports}
     return sb.measure(settings, hosts, send, log=lambda line: None)
@@ -65,14 +66,15 @@ def run_fake(settings: sb.Settings, graph_extra: float, bad_rate: int) -> tuple[
 def test_overhead_ramps_and_the_report(tmp_path: Path) -> None:
     settings = sb.settings_from_env({"MSC_SERVING_REPEATS": "3", "MSC_SERVING_RAMP": "10,20,40"})
     cells, ramps = run_fake(settings, graph_extra=5.0, bad_rate=40)
-    assert len(cells) == settings.cells() and all(len(c.runs) == 3 for c in cells)
+    assert len(cells) == settings.cells() and all(len(c.runs) == len(c.raw) == 3 for c in cells)
     cell = cells[0]
-    assert (cell.median("p50"), cell.spread("p99")) == (3.0, (2.0, 4.0))   # the warm-up (1 ms) is not kept
+    assert (cell.median("p50"), cell.spread("p99")) == (3.0, (2.0, 4.0))   # the warm-up's 50 ms are not kept
+    assert cell.raw[0].latency_ms.max == 50.0 and cell.raw[0].sent == 15 and cell.runs[0].sent == 10
     report = sb.Report(settings, cells, ramps, {"cpu": "test"}, {"x": "1"}, "scripts/bench serving", 60.0, 0.0,
                        {v: ["worker"] for v in settings.variants})
     overheads = report.overheads()
     assert len(overheads) == 2 * 2 * 2 and {o.median_ms for o in overheads} == {5.0}
-    assert {(o.low_ms, o.high_ms) for o in overheads} == {(3.0, 7.0)}
+    assert {(o.low_ms, o.high_ms) for o in overheads} == {(5.0, 5.0)}   # round i minus round i
     assert [s.rate for s in ramps[0].steps] == [10, 20, 40] and ramps[0].best.rate == 20 and not ramps[0].capped
     assert report.grpc_rest_ratios() == {"bare-seldon": pytest.approx(1.0, rel=0.1),
                                          "executor-seldon": pytest.approx(1.0, rel=0.1)}
@@ -80,7 +82,7 @@ def test_overhead_ramps_and_the_report(tmp_path: Path) -> None:
     md, png = report.write(tmp_path, plot)
     text = md.read_text()
     assert sb.markdown_sections(text) == sb.SECTIONS
-    assert "| executor-seldon - bare-seldon | rest | 1 | p50 | +5.0 | +3.0 .. +7.0 |" in text
+    assert "| executor-seldon - bare-seldon | rest | 1 | p50 | +5.0 | +5.0 .. +5.0 |" in text
     assert "40/s: p99" in text and "10.0% errors (4 x timeout)" in text
     assert png.read_bytes()[:4] == b"\x89PNG" and "](serving-latency.png)" in text
 
