@@ -88,12 +88,19 @@ def keda_manifest() -> str:
 
 def install(kubectl: Kubectl, manifest: str, what: str, timeout: float = 300) -> None:
     """Server-side apply of a manifest (CRDs first, so the objects of their kinds are accepted in the same
-    apply), then wait until every Deployment of `what` (a DEPLOYMENTS key) has rolled out."""
-    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-autoscalers", "-f", "-",
-            stdin=manifest, timeout=timeout)
+    apply), then wait until every Deployment of `what` (a DEPLOYMENTS key) has rolled out, then its APIServices.
+    Why last: an APIService made with its Service makes the API server dial the Service's IP at once, before
+    kube-proxy has a rule for it; that connection leaves the cluster (here: to the sandbox's own port 443, which
+    answers 404), is kept alive and reused, and the API stays FailedDiscoveryCheck for as long as it lives."""
+    docs = [d for d in manifest.split("\n---\n") if d.strip()]
+    later = [d for d in docs if "\nkind: APIService\n" in f"\n{d}\n"]
+    apply = ["apply", "--server-side", "--force-conflicts", "--field-manager=msc-autoscalers", "-f", "-"]
+    kubectl(*apply, stdin="\n---\n".join(d for d in docs if d not in later), timeout=timeout)
     for namespace, name in DEPLOYMENTS[what]:
         kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, f"--timeout={int(timeout)}s",
                 timeout=timeout + 30)
+    if later:
+        kubectl(*apply, stdin="\n---\n".join(later), timeout=timeout)
 
 
 def wait_metrics_api(kubectl: Kubectl, timeout: float = 180) -> None:
