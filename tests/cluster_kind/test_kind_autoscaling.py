@@ -2,7 +2,7 @@
 generator (msc.loadgen) sends a burst, and back to 1 after it, and no request fails on the way up or down.
 
 - HPA on CPU: metrics-server v0.8.0 (our image, upstream's manifests: msc.autoscalers) and the chart's `hpa` values
-  (targetCPUUtilization 50 over the pod's requests: the model's 100m plus the executor's).
+  (targetCPUUtilization 40 over the pod's requests: the model's 50m plus the executor's 50m).
 - KEDA v2.16.1 (operator, metrics API server and admission webhooks from our image; the session's Seldon operator is
   upgraded with keda.enabled, which needs KEDA's CRDs in place first) with the chart's Prometheus trigger on the
   executor's request rate, scraped through the chart's PodMonitor by the session's Prometheus.
@@ -33,11 +33,11 @@ MAX_REPLICAS = 3
 STEADY_RATE, BURST_RATE = 4, 36        # requests per second: the trickle, and the burst on top of it
 BURST_SECONDS = 100                    # KEDA's trigger is a rate over 1 minute: it needs most of this to pass 3 replicas' worth
 STEADY_SECONDS = 300                   # the burst, the scale-down after it (metrics lag + 30 s stabilization) and margin
-EXECUTOR_RESOURCES = {"requests": {"cpu": "50m"}}   # what the session's operator gives the executor (conftest)
 
 
 def model_values(autoscaling: Obj, monitoring: bool = False) -> Obj:
-    """One iris model whose pod asks for 100m (model) + the executor's 50m: the HPA's utilization is over both."""
+    """One iris model whose pod asks for 50m (model) + the executor's 50m: the HPA's utilization is over both. The
+    burst takes about 130m in one replica (130%, three replicas' worth at 40%), the trickle about 40m in three."""
     return {
         **({"monitoring": {"enabled": True, "release": ks.PROMETHEUS_RELEASE, "interval": "5s", "scrapeTimeout": "4s"}}
            if monitoring else {}),
@@ -45,7 +45,7 @@ def model_values(autoscaling: Obj, monitoring: bool = False) -> Obj:
             "name": "default",
             "graph": {"name": "classifier", "type": "MODEL"},
             "components": {"classifier": {"image": ks.component_image("iris-model"),
-                                          "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                          "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                                         "limits": {"cpu": "1", "memory": "1Gi"}}}},
             **autoscaling,
             "pdb": {"maxUnavailable": 1}}]}
@@ -168,7 +168,7 @@ def test_hpa_on_cpu_scales_up_under_load_and_back_without_a_failed_request(
     kind.require("iris-model", "loadgen")
     namespace = make_namespace("kind-hpa")
     sdep = serve(kind, helm_cli, namespace, "hpa", model_values(
-        {"hpa": {"minReplicas": 1, "maxReplicas": MAX_REPLICAS, "targetCPUUtilization": 50}}))
+        {"hpa": {"minReplicas": 1, "maxReplicas": MAX_REPLICAS, "targetCPUUtilization": 40}}))
     hpa = kind.kubectl.json("get", "hpa", "-n", namespace)["items"]
     assert [h["spec"]["maxReplicas"] for h in hpa] == [MAX_REPLICAS], hpa
     stabilization = controller_manager_stabilization(kind)

@@ -9,7 +9,8 @@ Topology: one node per pool of the kwok provider's, with the same labels, taints
                          nvidia.com/gpu.product=NVIDIA-L4 (+ GPU feature discovery's other labels),
                          tainted nvidia.com/gpu:NoSchedule (GPU_TAINT), nvidia.com/gpu capacity 2
 The labels go in through kind's node `labels` (kubelet --node-labels), the taint through a kubeadm
-JoinConfiguration patch, so both exist from the node's registration on. The GPU capacity is an
+JoinConfiguration patch, so both exist from the node's registration on. The controller-manager scales HPAs down
+after 30 s of lower load instead of 5 minutes (HPA_DOWNSCALE_STABILIZATION), so tests see a scale-down. The GPU capacity is an
 extended resource patched into the node's status (see advertise_gpus()).
 
 Files: .cluster/kind/kubeconfig (printed by `up`), kind-config-<name>.json, state-<name>.json and,
