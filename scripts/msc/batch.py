@@ -162,7 +162,7 @@ class DockerRun:
 
 def run_in_docker(network: str, endpoint: str, transport: str, input_text: str | None, *,
                   shards: int = 1, workers: int = 4, batch_size: int = 1, retries: int = 3, work: Path | None = None,
-                  image: str = "ml-serving-charts/iris-model:0.1.0", input_name: str = "input.jsonl",
+                  image: str = "localhost/ml-serving-charts/iris-model:0.1.0", input_name: str = "input.jsonl",
                   ready_url: str = "", only: list[int] | None = None, timeout: float = 900,
                   protocol: str = "seldon", model: str = "", python: str = PYTHON) -> DockerRun:
     """Every shard (or the `only` ones) as its own container, all at once, reading `work`/input_name and writing

@@ -1,5 +1,5 @@
 """Fixed-rate load from inside a cluster, for the fault, autoscaling and serving-benchmark tests: a LoadSpec says
-what to send, job_manifest() makes the Kubernetes Job that sends it (the ml-serving-charts/loadgen image: vegeta
+what to send, job_manifest() makes the Kubernetes Job that sends it (the localhost/ml-serving-charts/loadgen image: vegeta
 for REST, ghz for gRPC, restricted Pod Security), and parse_result() reads the ONE JSON document the Job prints
 (msc/loadgen_run.py, its entry program) into a LoadResult, every request's outcome in sending order.
 

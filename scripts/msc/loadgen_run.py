@@ -1,4 +1,4 @@
-"""The load generator's entry program: the ml-serving-charts/loadgen image runs it (images/loadgen), msc.loadgen
+"""The load generator's entry program: the localhost/ml-serving-charts/loadgen image runs it (images/loadgen), msc.loadgen
 builds its Job and reads its answer. It runs alone in the pod (python3's standard library, no msc package):
 vegeta (HTTP) or ghz (gRPC) sends requests at a fixed rate for a bounded time and count, and this prints ONE
 JSON document of the results on stdout (the format is below, `summary`), then exits 0; 1 when the tool could

@@ -1,6 +1,6 @@
 """Batch inference (seldon-model `batch`) in plain Docker: the chart's shard program (files/batch/shard.py) driving
 Seldon Core 1.17.1's real batch processor in the iris-model image, against the real iris model server
-(ml-serving-charts/iris-model:0.1.0, seldon protocol, REST 9000 and gRPC 5000) on a user-defined Docker network,
+(localhost/ml-serving-charts/iris-model:0.1.0, seldon protocol, REST 9000 and gRPC 5000) on a user-defined Docker network,
 every container restricted as the Job's pods are. A bind-mounted folder stands in for the Job's PVC.
 
 - 10,000 iris rows in, 10,000 correct answers out in input order, every batch_index once, REST and gRPC;

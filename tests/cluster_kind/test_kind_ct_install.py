@@ -7,7 +7,7 @@ What differs from a CI run on a cloud cluster, on purpose and per chart:
 - scenarios that set `provider: simulated` (fake kwok Nodes) are left out of both revisions: on a real
   cluster their Node objects would attract pods that nothing runs (the cluster_kwok tier installs them);
 - gpu-node-pool's catalog test runs docker.io/library/busybox, which no registry serves here: it gets
-  msc.stack.BUSYBOX_STANDIN (ml-serving-charts/netbase, a local Debian image with sh and grep) through --helm-extra-set-args;
+  msc.stack.BUSYBOX_STANDIN (localhost/ml-serving-charts/netbase, a local Debian image with sh and grep) through --helm-extra-set-args;
   its NVIDIA device plugin and DCGM exporter are turned off: their nvcr.io images cannot be pulled, and kind's
   GPU worker carries nvidia.com/gpu.present=true, so their DaemonSets would get a pod there that never starts
   (ci/kind-values.yaml expects no node with that label); its cluster-scoped names get a `ct-` prefix, so

@@ -1,4 +1,4 @@
-"""The load generator (ml-serving-charts/loadgen, msc.loadgen) against a real model server, in plain Docker: Seldon's
+"""The load generator (localhost/ml-serving-charts/loadgen, msc.loadgen) against a real model server, in plain Docker: Seldon's
 SKLEARN_SERVER with the iris model on a user-defined Docker network, loaded at a fixed rate over REST
 (/api/v1.0/predictions) and gRPC (seldon.protos.Seldon/Predict), every container restricted as its pod would be.
 In this tier because it needs the Docker engine; it needs no cluster (the fault and autoscaling tests run the

@@ -238,7 +238,7 @@ def test_a_model_that_cannot_start_never_gets_traffic_and_the_release_says_why(k
     """An upgrade to an image that cannot be pulled: the new pod never becomes Ready, the old replicas keep
     serving every request, and the release's `helm test` fails naming the pod and its reason."""
     values = small_graph(VALUES)
-    values["predictors"][0]["components"]["classifier"]["image"] = "ml-serving-charts/iris-model:no-such-tag"
+    values["predictors"][0]["components"]["classifier"]["image"] = "localhost/ml-serving-charts/iris-model:no-such-tag"
 
     def bad_upgrade() -> None:
         helm_cli.upgrade(RELEASE, "seldon-model", served["namespace"], values=values)

@@ -241,8 +241,10 @@ def route_webhook(kubectl: Kubectl, objs: list[Obj], manager: Manager, timeout: 
     }
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=msc-tests", "-f", "-",
             stdin=json.dumps(endpoint_slice))
+    # labelled as the webhook's objectSelector asks (a release with controllerId only sees its own objects)
+    labels = (webhooks[0].get("objectSelector") or {}).get("matchLabels") or {}
     probe = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-             "metadata": {"name": "webhook-probe", "namespace": namespace},
+             "metadata": {"name": "webhook-probe", "namespace": namespace, **({"labels": labels} if labels else {})},
              "spec": {"predictors": []}}     # "Graph contains no predictors"
 
     def refused_by_webhook() -> bool:

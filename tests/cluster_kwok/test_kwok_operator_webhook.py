@@ -1,7 +1,9 @@
 """The seldon-operator webhook certificate survives `helm upgrade` (the chart finds its Secret with
 `lookup`, which only sees a real cluster; upstream regenerates it on every render, SeldonIO/seldon-core
-#2101, #3366), changes exactly once when webhook.certificate.rotationId is set to a new value, and always
-matches the caBundle the API server would use to call the webhook. Under Helm 4 and Helm 3. The webhook's
+#2101, #3366), rotates exactly once when webhook.certificate.rotationId is set to a new value, over two upgrades
+(the new CA is trusted before the new certificate is served, the old CA leaves afterwards; an upgrade sooner than
+rotationStepSeconds keeps the phase), and is always trusted by the caBundle the API server uses to call the
+webhook. Rotation under write load with the real manager: test_kwok_webhook_rotation.py. Under Helm 4 and Helm 3. The webhook's
 Deployment runs no real operator here (kwok fakes the pods): the certificate is what is tested; in
 test_kwok_operator.py the API server calls the real manager's webhook with such a certificate and verifies it."""
 from __future__ import annotations
@@ -32,16 +34,17 @@ def _tls(kwok: KwokEnv, release: str, ns: str) -> dict[str, str]:
                   if w["webhooks"][0]["clientConfig"]["service"]["namespace"] == ns]
     out = {k: base64.b64decode(v).decode() for k, v in secret.obj["data"].items()}
     out["rotation"] = (secret.annotations or {}).get("ml-serving-charts.io/rotation-id", "")
+    out["phase"] = (secret.annotations or {}).get("ml-serving-charts.io/rotation-phase", "")
     out["caBundle"] = base64.b64decode(webhook["webhooks"][0]["clientConfig"]["caBundle"]).decode()
     out["service"] = f"{webhook['webhooks'][0]['clientConfig']['service']['name']}.{ns}.svc"
     return out
 
 
 def _assert_serves(tls: dict[str, str], tmp: Path) -> None:
-    """The API server would trust the webhook: caBundle is the Secret's CA, the serving certificate chains
-    to it and names the Service."""
-    assert tls["caBundle"] == tls["ca.crt"]
-    (tmp / "ca.pem").write_text(tls["ca.crt"])
+    """The API server would trust the webhook: caBundle holds the Secret's CA, the serving certificate chains
+    to the bundle and names the Service."""
+    assert tls["ca.crt"] in tls["caBundle"]
+    (tmp / "ca.pem").write_text(tls["caBundle"])
     (tmp / "tls.pem").write_text(tls["tls.crt"])
     verify = subprocess.run(["openssl", "verify", "-CAfile", str(tmp / "ca.pem"), str(tmp / "tls.pem")],
                             capture_output=True, text=True)
@@ -66,16 +69,38 @@ def test_webhook_certificate_survives_upgrades_and_rotates_once(kwok: KwokEnv, h
 
         rotate = {**base, "webhook": {"certificate": {"rotationId": "2026-11-28"}}}
         helm_cli.upgrade(release, "seldon-operator", ns, values=rotate)
-        rotated = _tls(kwok, release, ns)
-        assert rotated["tls.crt"] != first["tls.crt"] and rotated["ca.crt"] != first["ca.crt"]
+        trusting = _tls(kwok, release, ns)   # 1. the new CA beside the old; the old certificate still served
+        assert (trusting["phase"], trusting["rotation"]) == ("trusting", "2026-11-28")
+        assert trusting["tls.crt"] == first["tls.crt"] and trusting["ca.crt"] == first["ca.crt"]
+        assert trusting["next-ca.crt"] != first["ca.crt"]
+        assert trusting["caBundle"] == first["ca.crt"] + trusting["next-ca.crt"]
+        _assert_serves(trusting, tmp_path)
+
+        # Sooner than rotationStepSeconds (default 120 s) after the last phase: nothing moves.
+        helm_cli.upgrade(release, "seldon-operator", ns, values=rotate)
+        assert _tls(kwok, release, ns) == trusting, "a phase was taken before rotationStepSeconds had passed"
+
+        step = {**base, "webhook": {"certificate": {"rotationId": "2026-11-28", "rotationStepSeconds": 0}}}
+        helm_cli.upgrade(release, "seldon-operator", ns, values=step)
+        switched = _tls(kwok, release, ns)   # 2. the new certificate served, both CAs still trusted
+        assert switched["phase"] == "switched"
+        assert switched["tls.crt"] == trusting["next-tls.crt"] and switched["ca.crt"] == trusting["next-ca.crt"]
+        assert switched["previous-ca.crt"] == first["ca.crt"]
+        assert switched["caBundle"] == switched["ca.crt"] + first["ca.crt"]
+        _assert_serves(switched, tmp_path)
+
+        helm_cli.upgrade(release, "seldon-operator", ns, values=step)
+        rotated = _tls(kwok, release, ns)    # 3. the old CA is gone
+        assert rotated["phase"] == "" and rotated["caBundle"] == rotated["ca.crt"] == switched["ca.crt"]
+        assert set(rotated) == set(first), "next-* or previous-* keys left in the Secret"
         assert rotated["rotation"] == "2026-11-28"
         _assert_serves(rotated, tmp_path)
 
         # The same rotationId again (passed, or reused by an upgrade that passes no values): no new rotation.
-        helm_cli.upgrade(release, "seldon-operator", ns, values=rotate)
+        helm_cli.upgrade(release, "seldon-operator", ns, values=step)
         assert _tls(kwok, release, ns) == rotated, "the same rotationId rotated the certificate again"
         helm_cli.upgrade(release, "seldon-operator", ns)
         assert _tls(kwok, release, ns) == rotated, "an upgrade without values rotated the certificate again"
-        assert [r["revision"] for r in helm_cli.history(release, ns)] == [1, 2, 3, 4, 5]
+        assert [r["revision"] for r in helm_cli.history(release, ns)] == [1, 2, 3, 4, 5, 6, 7, 8]
     finally:
         helm_cli.uninstall(release, ns, wait=False, check=False)

@@ -91,8 +91,16 @@ PROMETHEUS_SYNTHETIC: frozenset[str] = frozenset({
     "up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
     "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"})
 
+# Recorded by charts/seldon-operator's PrometheusRule (metrics.certificateRule): the webhook serving certificate's
+# expiry, from the certificate the chart made (its Secret's ml-serving-charts.io/not-after) or from cert-manager's
+# certmanager_certificate_expiration_timestamp_seconds. Labels: namespace, service.
+SELDON_OPERATOR_CHART: frozenset[str] = frozenset({"seldon_operator_webhook_certificate_expiry_timestamp_seconds"})
+
+# cert-manager's controller (pkg/metrics): the certificate expiry seldon-operator's rule reads in certManager mode.
+CERT_MANAGER: frozenset[str] = frozenset({"certmanager_certificate_expiration_timestamp_seconds"})
+
 KNOWN_METRICS: frozenset[str] = (SELDON_EXECUTOR | SELDON_PYTHON_WRAPPER | DCGM_EXPORTER | KUBE_STATE_METRICS
-                                 | PROMETHEUS_SYNTHETIC)
+                                 | PROMETHEUS_SYNTHETIC | SELDON_OPERATOR_CHART | CERT_MANAGER)
 
 
 def unknown_metrics(names: Iterable[str], defined: Iterable[str] = ()) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -70,13 +71,22 @@ GENERATED = "<generated at render time>"
 _PEM_BASE64 = "LS0tLS1CRUdJTi"  # base64 of "-----BEGIN": keys and certificates genCA/genSignedCert make anew
 
 
+# Made at render time from the clock: a generated certificate's expiry (its Secret's annotation, and the recording
+# rule seldon-operator's metrics.certificateRule writes from it).
+_CLOCK_KEYS = ("ml-serving-charts.io/not-after", "ml-serving-charts.io/next-not-after",
+               "ml-serving-charts.io/rotation-phase-since")
+_CLOCK_EXPR = re.compile(r"^vector\(\d+\)$")
+
+
 def mask_generated(obj: Any) -> Any:
-    """The object with every base64 PEM (generated at each render) replaced by a fixed marker."""
+    """The object with every base64 PEM and clock-made value (generated at each render) replaced by a fixed marker."""
     if isinstance(obj, dict):
-        return {k: mask_generated(v) for k, v in obj.items()}
+        return {k: GENERATED if k in _CLOCK_KEYS else mask_generated(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [mask_generated(v) for v in obj]
-    return GENERATED if isinstance(obj, str) and obj.startswith(_PEM_BASE64) else obj
+    if isinstance(obj, str) and (obj.startswith(_PEM_BASE64) or _CLOCK_EXPR.match(obj)):
+        return GENERATED
+    return obj
 
 
 def in_stable_order(objs: Iterable[Obj]) -> list[Obj]:

@@ -198,7 +198,7 @@ def test_seldon_model_refusals_name_the_component() -> None:
 
 def test_seldon_model_pod_of_two_topologies_is_refused() -> None:
     """Two TPU components of one pod that ask for different topologies cannot share a node."""
-    image = {"image": {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}}
+    image = {"image": {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}}
     values = {"predictors": [{"name": "default", "graph": {"name": "a", "type": "TRANSFORMER", "children": [{"name": "b"}]},
                               "components": {node: {**image, "accelerator": {"kind": "tpu", "anyPool": True,
                                                                              "tpu": {"type": "tpu-v5-lite-podslice", "topology": topology}}}

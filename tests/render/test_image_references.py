@@ -13,7 +13,10 @@ from typing import Any, Iterator
 import pytest
 
 from harness import all_scenarios, pod_specs, render
-from harness.images import is_qualified, qualified, split_registry
+from harness.images import DEFAULT_REGISTRY, is_qualified, qualified, split_registry
+from msc.images.apps import APP_IMAGES
+from msc.images.core import OWN_NAMESPACE
+from msc.stack import BUSYBOX_STANDIN
 
 pytestmark = pytest.mark.render
 
@@ -21,6 +24,13 @@ Obj = dict[str, Any]
 SCENARIOS = all_scenarios()
 MIRROR = "mirror.example.com/ml"
 IMAGE_ENV = ("_IMAGE", "_IMAGE_AND_VERSION", "_IMAGE_V2")   # the manager's variables that name images
+# The Docker Hub namespaces a default may name: each image there is its publisher's own (Seldon Core's images,
+# Docker's official busybox). The project owns no Docker Hub namespace: its images are OWN_NAMESPACE's.
+UPSTREAM_DOCKER_HUB = {"seldonio": "Seldon Core's images (operator, executor, prepackaged servers)",
+                       "library": "Docker's official images (busybox in helm tests)",
+                       "tensorflow": "TensorFlow Serving (seldon-config's TENSORFLOW_SERVER, as upstream ships it)",
+                       "kserve": "KServe's images (kserve-controller)"}
+OURS = {qualified(ref) for ref in [*APP_IMAGES.values(), BUSYBOX_STANDIN] if ref.startswith(f"{OWN_NAMESPACE}/")}
 
 
 def _graph_nodes(node: Obj) -> Iterator[Obj]:
@@ -81,6 +91,29 @@ def test_global_image_registry_reaches_every_image(chart: str, name: str, path: 
     missed = [f"{where}: {mirrored[where]} (without a mirror: {ref})" for where, ref in plain.items()
               if mirrored[where] != f"{MIRROR}/{split_registry(qualified(ref))[1]}"]
     assert not missed, missed
+
+
+@pytest.mark.parametrize(("chart", "name", "path"), SCENARIOS, ids=[f"{c}/{n}" for c, n, _ in SCENARIOS])
+def test_no_image_resolves_to_a_docker_hub_namespace_we_do_not_own(chart: str, name: str, path: Path | None) -> None:
+    """Issue 18, point 4 (squatting): anyone may publish under an unclaimed Docker Hub namespace, so no chart
+    default or scenario names one. Our own images are under localhost/ (never pulled, loaded into the nodes) and
+    are exactly the ones scripts/images builds (msc.images.apps.APP_IMAGES: one definition)."""
+    squattable, strays = [], []
+    for where, ref in image_references(_render(chart, path)):
+        registry, rest = split_registry(qualified(ref))
+        if registry == DEFAULT_REGISTRY and rest.split("/", 1)[0] not in UPSTREAM_DOCKER_HUB:
+            squattable.append(f"{where}: {ref}")
+        if "ml-serving-charts/" in ref and qualified(ref) not in OURS:
+            strays.append(f"{where}: {ref}")
+    assert not squattable, f"images under a Docker Hub namespace the project does not own: {squattable}"
+    assert not strays, f"names under ml-serving-charts/ that are not {OWN_NAMESPACE}/ images scripts/images builds: {strays}"
+
+
+@pytest.mark.parametrize("ref", ["docker.io/ml-serving-charts/iris-model:0.1.0", "ml-serving-charts/iris-model:0.1.0",
+                                 "evil/iris-model:0.1.0"])
+def test_the_squatting_check_itself(ref: str) -> None:
+    registry, rest = split_registry(qualified(ref))
+    assert registry == DEFAULT_REGISTRY and rest.split("/", 1)[0] not in UPSTREAM_DOCKER_HUB
 
 
 @pytest.mark.parametrize(("ref", "expected"), [

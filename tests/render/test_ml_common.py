@@ -109,6 +109,16 @@ def test_labels_selector_and_names() -> None:
     ({"registry": "", "repository": "localhost:5000/m", "tag": "1"}, {}, "localhost:5000/m:1"),
     ({"registry": "", "repository": "nvcr.io/nvidia/cuda", "tag": "12"}, {"imageRegistry": "mirror.local"}, "mirror.local/nvidia/cuda:12"),
     ({"registry": "quay.io", "repository": "a/b", "tag": "1"}, {"imageRegistry": "mirror.local"}, "mirror.local/a/b:1"),
+    # A reference that already names the global registry (a mirror with a path) is kept, not prefixed twice.
+    ({"registry": "", "repository": "mirror.local/ml/seldonio/x", "tag": "1"}, {"imageRegistry": "mirror.local/ml"},
+     "mirror.local/ml/seldonio/x:1"),
+    ({"registry": "mirror.local/ml", "repository": "mirror.local/ml/a/b", "tag": "1"}, {}, "mirror.local/ml/a/b:1"),
+    ({"registry": "", "repository": "mirror.local/other/a", "tag": "1"}, {"imageRegistry": "mirror.local/ml"},
+     "mirror.local/ml/other/a:1"),
+    # Our own images: localhost/ (never docker.io); a mirror the user pushed them to replaces it.
+    ({"registry": "localhost", "repository": "ml-serving-charts/x", "tag": "1"}, {}, "localhost/ml-serving-charts/x:1"),
+    ({"registry": "localhost", "repository": "ml-serving-charts/x", "tag": "1"}, {"imageRegistry": "mirror.local"},
+     "mirror.local/ml-serving-charts/x:1"),
 ])
 def test_image_reference(image: dict, glob: dict, expected: str) -> None:
     spec = pod({"image": image, "global": glob})

@@ -130,7 +130,7 @@ def test_release_label_on_every_monitor_and_rule_only(helm: str) -> None:
             assert labels["release"] == "kps", f"{obj['kind']}/{obj['metadata']['name']}"
         else:
             assert "release" not in labels, f"{obj['kind']}/{obj['metadata']['name']}"
-    assert len([o for o in rendered if o["kind"] in MONITOR_KINDS]) == 8
+    assert len([o for o in rendered if o["kind"] in MONITOR_KINDS]) == 9
 
 
 def test_no_release_label_by_default() -> None:
@@ -148,6 +148,7 @@ SWITCHES = {
     "rules.slo.latency": ("PrometheusRule", "slo-latency"),
     "rules.gpu": ("PrometheusRule", "gpu"),
     "rules.servingHealth": ("PrometheusRule", "serving-health"),
+    "rules.webhookCertificate": ("PrometheusRule", "webhook-certificate"),
     "dashboards.modelServing": ("ConfigMap", "dashboard-model-serving"),
     "dashboards.gpu": ("ConfigMap", "dashboard-gpu"),
     "tests": ("Pod", "test"),
@@ -175,7 +176,7 @@ def test_everything_off_renders_nothing_but_the_helm_test() -> None:
     off = {"enabled": False}
     rendered = objs({"monitors": {"seldon": off, "operator": off, "dcgm": off},
                      "rules": {"recording": off, "slo": {"availability": off, "latency": off}, "gpu": off,
-                               "servingHealth": off},
+                               "servingHealth": off, "webhookCertificate": off},
                      "dashboards": {"modelServing": off, "gpu": off}})
     (pod,) = rendered
     assert pod["kind"] == "Pod"
@@ -294,7 +295,8 @@ def test_every_alert_carries_runbook_and_extra_labels(helm: str) -> None:
         assert rule["annotations"]["runbook_url"] == f"https://runbooks.example.com/ml/{rule['alert'].lower()}"
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
     assert names == {"SeldonAvailabilityBudgetBurn", "SeldonLatencyBudgetBurn", "GPUSaturated", "GPUMemoryNearlyFull",
-                     "GPUXidError", "SeldonModelPodRestarting", "GPUPodPending", "SeldonModelReplicasBelowMinimum"}
+                     "GPUXidError", "SeldonModelPodRestarting", "GPUPodPending", "SeldonModelReplicasBelowMinimum",
+                     "SeldonWebhookCertificateExpiresSoon"}
 
 
 def test_alert_labels_cannot_override_severity() -> None:
@@ -378,12 +380,12 @@ def test_helm_test_pod_is_restricted_and_expects_the_rendered_groups(helm: str) 
     assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
     (container,) = spec["containers"]
-    assert container["image"] == "docker.io/ml-serving-charts/helm-test-client:0.1.0"
+    assert container["image"] == "localhost/ml-serving-charts/helm-test-client:0.1.0"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["resources"]["limits"] and container["resources"]["requests"]
     env = {e["name"]: e["value"] for e in container["env"]}
     groups = sorted(g["name"] for r in find_all(rendered, "PrometheusRule") for g in r["spec"]["groups"])
-    assert sorted(env["EXPECTED_GROUPS"].split(",")) == groups and len(groups) == 5
+    assert sorted(env["EXPECTED_GROUPS"].split(",")) == groups and len(groups) == 6
     assert env["PROMETHEUS_URL"] == "http://prom.example:9090"
     assert container["command"][:2] == ["python3", "-c"]
 

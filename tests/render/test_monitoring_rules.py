@@ -445,12 +445,35 @@ def recording_tests(values: Obj, group: Obj) -> UnitTests:
     return ut
 
 
+def webhook_certificate_tests(values: Obj, group: Obj) -> UnitTests:
+    """A certificate that expires within warnDays fires once `for` has passed; one with more time left, or one
+    just rotated (the recorded expiry jumps ahead), stays quiet. promtool's clock starts at 0."""
+    cfg = values["rules"]["webhookCertificate"]
+    (rule,) = alert_rules(group, "SeldonWebhookCertificateExpiresSoon")
+    end = minutes(cfg["for"]) + 5
+    labels = {"namespace": "seldon-system", "service": "seldon-operator-webhook"}
+    metric = "seldon_operator_webhook_certificate_expiry_timestamp_seconds"
+    left = cfg["warnDays"] - 10 if cfg["warnDays"] > 10 else cfg["warnDays"] / 2   # days left at the evaluation
+    at = end * 60 + left * 86400
+    ut = UnitTests()
+    ut.add("SeldonWebhookCertificateExpiresSoon fires within warnDays of expiry",
+           [series(metric, labels, gauge(at, end + 5))], end,
+           {"SeldonWebhookCertificateExpiresSoon": [expected_alert(rule, labels, left)]})
+    rotated = f"{_num(at)}x{end // 2} {_num(at + 365 * 86400)}x{end - end // 2 + 5}"
+    ut.add("SeldonWebhookCertificateExpiresSoon stays quiet with time left and after a rotation",
+           [series(metric, labels, gauge(end * 60 + (cfg["warnDays"] + 30) * 86400, end + 5)),
+            series(metric, {**labels, "namespace": "team-a"}, rotated)], end,
+           {"SeldonWebhookCertificateExpiresSoon": []})
+    return ut
+
+
 BUILDERS: dict[str, Callable[[Obj, Obj], UnitTests]] = {
     "seldon-recording": recording_tests,
     "slo-availability": lambda v, g: burn_tests(v, g, "availability"),
     "slo-latency": lambda v, g: burn_tests(v, g, "latency"),
     "gpu": gpu_tests,
     "serving-health": serving_health_tests,
+    "webhook-certificate": webhook_certificate_tests,
 }
 
 

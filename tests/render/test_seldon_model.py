@@ -65,7 +65,7 @@ def helm_test_env(rendered: list[Obj]) -> dict[str, str]:
 def model(name: str = "classifier", **node: Any) -> Obj:
     """A one-node predictor running the local iris image."""
     return {"name": "default", "graph": {"name": name, "type": "MODEL", **node},
-            "components": {name: {"image": {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}}}}
+            "components": {name: {"image": {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}}}}
 
 
 def image(name: str) -> Obj:
@@ -100,7 +100,7 @@ def test_defaults_custom_iris_model(helm: str) -> None:
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
     classifier = containers(p)["classifier"]
-    assert classifier["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
+    assert classifier["image"] == "localhost/ml-serving-charts/iris-model:0.1.0"
     assert_restricted(classifier)
     assert classifier["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
     assert classifier["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
@@ -129,9 +129,9 @@ def test_transformer_pipeline(helm: str) -> None:
     assert p["graph"] == {"name": "transformer", "type": "TRANSFORMER", "children": [{"name": "classifier", "type": "MODEL"}]}
     assert [c["name"] for c in p["componentSpecs"][0]["spec"]["containers"]] == ["transformer", "classifier"]
     c = containers(p)
-    assert c["transformer"]["image"] == "docker.io/ml-serving-charts/iris-transformer:0.1.0"
+    assert c["transformer"]["image"] == "localhost/ml-serving-charts/iris-transformer:0.1.0"
     assert c["transformer"]["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
-    assert c["classifier"]["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
+    assert c["classifier"]["image"] == "localhost/ml-serving-charts/iris-model:0.1.0"
 
 
 def test_ab_test_router_is_builtin(helm: str) -> None:
@@ -176,7 +176,7 @@ def test_combiner_ensemble(helm: str) -> None:
     assert [child["name"] for child in graph["children"]] == ["model-a", "model-b"]
     c = containers(predictor(rendered))
     assert list(c) == ["combiner", "model-a", "model-b"]
-    assert c["combiner"]["image"] == "docker.io/ml-serving-charts/iris-combiner:0.1.0"
+    assert c["combiner"]["image"] == "localhost/ml-serving-charts/iris-combiner:0.1.0"
 
 
 def test_explainer(helm: str) -> None:
@@ -247,7 +247,7 @@ def test_v2_mlserver_custom_image(helm: str) -> None:
     rendered = objs("v2-mlserver", helm=helm)
     assert_valid(rendered)
     classifier = containers(predictor(rendered))["classifier"]
-    assert classifier["image"] == "docker.io/ml-serving-charts/mlserver-iris:0.1.0"
+    assert classifier["image"] == "localhost/ml-serving-charts/mlserver-iris:0.1.0"
     assert {p["name"]: p["containerPort"] for p in classifier["ports"]} == {"http": 8080, "grpc": 8081, "metrics": 8082}
     assert classifier["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     env = helm_test_env(rendered)
@@ -272,7 +272,7 @@ def test_ci_scenarios_use_local_images(scenario: str) -> None:
     rendered = objs(scenario)
     images = {c["image"] for pred in spec(rendered)["predictors"] for pod in pred["componentSpecs"]
               for c in pod["spec"]["containers"]} | {helm_test_pod(rendered)["spec"]["containers"][0]["image"]}
-    assert images and all(i.startswith("docker.io/ml-serving-charts/") for i in images), images
+    assert images and all(i.startswith("localhost/ml-serving-charts/") for i in images), images
 
 
 # ------------------------------------------------------------------ more behaviour
@@ -355,7 +355,7 @@ def test_images_registry_digest_and_pull_secrets() -> None:
     digest = "sha256:" + "a" * 64
     rendered = objs(values={"global": {"imageRegistry": "registry.example.com", "imagePullSecrets": ["regcred"]},
                             "predictors": [{**model(), "components": {"classifier": {"image": {
-                                "repository": "ml-serving-charts/iris-model", "digest": digest, "pullPolicy": "Always"}}}}]})
+                                "repository": "localhost/ml-serving-charts/iris-model", "digest": digest, "pullPolicy": "Always"}}}}]})
     classifier = containers(predictor(rendered))["classifier"]
     assert classifier["image"] == f"registry.example.com/ml-serving-charts/iris-model@{digest}"
     assert classifier["imagePullPolicy"] == "Always"
@@ -773,7 +773,7 @@ RULES: dict[str, tuple[dict, str]] = {
                        'predictors[0].components.classifier.volumeMounts[0] mounts volume "models" but its pod has no such volume'),
     "tmp-volume-clash": ({"predictors": [{**model(), "podSpec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}]},
                          'predictors[0]: the pod has two volumes named "tmp" (the chart mounts an emptyDir "tmp" at /tmp'),
-    "image-without-tag": ({"predictors": [{**model(), "components": {"classifier": {"image": {"repository": "ml-serving-charts/iris-model"}}}}]},
+    "image-without-tag": ({"predictors": [{**model(), "components": {"classifier": {"image": {"repository": "localhost/ml-serving-charts/iris-model"}}}}]},
                           "predictors[0].components.classifier.image.tag is empty"),
     "explainer-without-type": ({"predictors": [{**model(), "explainer": {"modelUri": "s3://b/e"}}]},
                                "predictors[0].explainer.type is empty"),

@@ -111,7 +111,7 @@ def test_v2_runs_mlservers_processor_in_the_mlserver_image(protocol: str) -> Non
                                   "image": {"repository": "example/mlserver", "tag": "1"}}}, protocol="v2")["containers"]
     assert (shard["image"], shard["command"][0], arg(shard, "--model")) == ("docker.io/example/mlserver:1", "/venv/bin/python", "iris")
     (seldon,) = pod(PVC)["containers"]
-    assert "--protocol" not in seldon["command"] and seldon["image"] == "docker.io/ml-serving-charts/iris-model:0.1.0"
+    assert "--protocol" not in seldon["command"] and seldon["image"] == "localhost/ml-serving-charts/iris-model:0.1.0"
 
 
 @pytest.mark.render
@@ -154,9 +154,9 @@ def test_gpu_block_places_the_pods_on_the_pool() -> None:
 @pytest.mark.render
 def test_batch_predictor_skips_shadows_and_can_be_named() -> None:
     two = [{"name": "main", "graph": {"name": "classifier", "type": "MODEL"},
-            "components": {"classifier": {"image": {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}}}},
+            "components": {"classifier": {"image": {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}}}},
            {"name": "shadow", "shadow": True, "graph": {"name": "classifier", "type": "MODEL"},
-            "components": {"classifier": {"image": {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}}}}]
+            "components": {"classifier": {"image": {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}}}}]
     (shard,) = pod(PVC, predictors=two)["containers"]
     assert arg(shard, "--endpoint").startswith("test-seldon-model-main.")
 

@@ -19,7 +19,7 @@ from harness import CHARTS, VALUES, RenderError, all_scenarios, find, render, va
 
 CHART = "seldon-model"
 Obj = dict[str, Any]
-IRIS = {"image": {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}}
+IRIS = {"image": {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}}
 SECRET_REF = {"secretKeyRef": {"name": "model-store", "key": "secret"}}
 
 

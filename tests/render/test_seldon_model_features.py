@@ -14,7 +14,7 @@ pytestmark = pytest.mark.render
 
 CHART = "seldon-model"
 Obj = dict[str, Any]
-IMAGE = {"repository": "ml-serving-charts/iris-model", "tag": "0.1.0"}
+IMAGE = {"repository": "localhost/ml-serving-charts/iris-model", "tag": "0.1.0"}
 
 
 def predictor(**extra: Any) -> Obj:

@@ -7,6 +7,7 @@ CA and serving certificate whose CA is the webhook's caBundle."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import shutil
 import subprocess
@@ -74,7 +75,8 @@ def test_manager_environment_comes_from_values() -> None:
         "EXECUTOR_DEFAULT_CPU_LIMIT": "1", "EXECUTOR_DEFAULT_MEMORY_LIMIT": "1Gi",
         "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT": "http://broker.logs", "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": "9100",
         "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": "9600", "PREDICTIVE_UNIT_METRICS_PORT_NAME": "prom",
-        "ISTIO_ENABLED": "true", "ISTIO_GATEWAY": "gw/ns", "AMBASSADOR_ENABLED": "true", "KEDA_ENABLED": "true",
+        "ISTIO_ENABLED": "true", "ISTIO_GATEWAY": "gw/ns", "AMBASSADOR_ENABLED": "true", "AMBASSADOR_VERSION": "v1",
+        "KEDA_ENABLED": "true",
         "CONTROLLER_ID": "team-a", "DEFAULT_USER_ID": "", "MANAGER_CREATE_RESOURCES": "false", "WATCH_NAMESPACE": ""}
 
 
@@ -85,7 +87,9 @@ def test_default_environment_matches_upstream_defaults() -> None:
                          "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT": "http://default-broker",
                          "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": "9000", "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": "9500",
                          "PREDICTIVE_UNIT_METRICS_PORT_NAME": "metrics", "ISTIO_ENABLED": "false",
-                         "AMBASSADOR_ENABLED": "false", "KEDA_ENABLED": "false", "DEFAULT_USER_ID": "8888"}
+                         "AMBASSADOR_ENABLED": "false", "KEDA_ENABLED": "false", "DEFAULT_USER_ID": "8888",
+                         # main.go's scheme and SetupWithManager disagree when unset (v1 and v2): upstream sets v1
+                         "AMBASSADOR_VERSION": "v1"}
     pod_namespace = next(e for e in manager(objs())["env"] if e["name"] == "POD_NAMESPACE")
     assert pod_namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
@@ -332,6 +336,27 @@ def test_generated_certificate_is_valid_for_the_service_and_is_the_ca_bundle(hel
     assert cert_key == openssl("pkey", "-pubout", stdin=pem(secret["data"]["tls.key"])), "tls.key belongs to tls.crt"
 
 
+def test_recorded_expiry_is_the_certificates_and_reaches_prometheus(tmp_path: Path) -> None:
+    """The Secret's ml-serving-charts.io/not-after is the served certificate's notAfter, and metrics.certificateRule
+    records it as seldon_operator_webhook_certificate_expiry_timestamp_seconds (ml-monitoring alerts on it)."""
+    rendered = objs({"metrics": {"certificateRule": {"enabled": True}}, "webhook": {"certificate": {"validityDays": 30}}})
+    secret = find(rendered, "Secret", "so-seldon-operator-webhook-tls")
+    not_after = int(secret["metadata"]["annotations"]["ml-serving-charts.io/not-after"])
+    (tmp_path / "tls.crt").write_bytes(pem(secret["data"]["tls.crt"]))
+    end = openssl("x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", str(tmp_path / "tls.crt")).split("=", 1)[1]
+    actual = datetime.datetime.fromisoformat(end.strip().replace("Z", "+00:00")).timestamp()
+    assert abs(actual - not_after) <= 60, (end, not_after)
+    (group,) = find(rendered, "PrometheusRule")["spec"]["groups"]
+    assert group["rules"] == [{"record": "seldon_operator_webhook_certificate_expiry_timestamp_seconds",
+                               "expr": f"vector({not_after})",
+                               "labels": {"namespace": NS, "service": "so-seldon-operator-webhook"}}]
+    managed = find(objs({"certManager": {"enabled": True}, "metrics": {"certificateRule": {"enabled": True}}}),
+                   "PrometheusRule")["spec"]["groups"][0]["rules"][0]
+    assert managed["expr"] == ("max by (namespace) (certmanager_certificate_expiration_timestamp_seconds"
+                               f'{{namespace="{NS}", name="so-seldon-operator-webhook"}})')
+    assert not find_all(objs(), "PrometheusRule"), "off by default (it needs the prometheus-operator CRDs)"
+
+
 def test_certificate_validity_follows_values(tmp_path: Path) -> None:
     secret = find(objs({"webhook": {"certificate": {"validityDays": 30}}}), "Secret")
     (tmp_path / "tls.crt").write_bytes(pem(secret["data"]["tls.crt"]))
@@ -348,9 +373,12 @@ def test_rotation_id_is_remembered_on_the_secret() -> None:
     # (the reuse-versus-rotate choice itself is exercised against a real API server in the kwok tier).
     rendered = objs({"webhook": {"certificate": {"rotationId": 20261128}}})
     secret = find(rendered, "Secret")
-    assert secret["metadata"]["annotations"] == {"ml-serving-charts.io/rotation-id": "20261128"}
+    annotations = secret["metadata"]["annotations"]
+    assert annotations["ml-serving-charts.io/rotation-id"] == "20261128"
+    assert set(annotations) == {"ml-serving-charts.io/rotation-id", "ml-serving-charts.io/not-after"}, \
+        "a first render starts no rotation phase"
     assert find(rendered, "ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
-    assert "annotations" not in find(objs(), "Secret")["metadata"], "no id, no annotation"
+    assert find(objs(), "Secret")["metadata"]["annotations"]["ml-serving-charts.io/rotation-id"] == "", "no id, none remembered"
 
 
 def test_cert_manager_issues_the_certificate(helm: str) -> None:

@@ -102,5 +102,5 @@ def test_non_default_objects_validate_against_the_pinned_crds() -> None:
                   "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
                   "imagePullSecrets": [{"name": "regcred"}]},
     })
-    assert len(objs) == 11
+    assert len(objs) == 12
     assert_valid(objs)

@@ -20,11 +20,17 @@ Usage: {{ include "ml-common.images.image" (dict "image" .Values.image "global" 
 ml-common.images.qualify: an image reference as written ("seldonio/sklearnserver:1.17.1", "nvcr.io/nvidia/x",
 "busybox") with its registry written out. Its first path component is a registry when it holds a "." or a ":"
 or is "localhost" (Docker's rule). `registry`, when not empty, replaces the reference's own (a mirror keeps the
-path: nvcr.io/nvidia/x -> <mirror>/nvidia/x); with neither it is docker.io, and a single name gets library/.
+path: nvcr.io/nvidia/x -> <mirror>/nvidia/x), unless the reference already starts with `registry` (then it is kept
+as written); with neither it is docker.io, and a single name gets library/.
 Tag or digest are kept as written.
 Usage: {{ include "ml-common.images.qualify" (dict "ref" "seldonio/sklearnserver:1.17.1" "registry" .Values.global.imageRegistry) }}
 */}}
 {{- define "ml-common.images.qualify" -}}
+{{- if and .registry (hasPrefix (printf "%s/" .registry) .ref) -}}
+{{- /* the reference already names this registry (a mirror with a path): replacing its first component would
+write the mirror's path twice (mirror.example.com/ml/ml/seldonio/x) */ -}}
+{{- .ref -}}
+{{- else -}}
 {{- $parts := splitList "/" .ref -}}
 {{- $own := "" -}}
 {{- if and (gt (len $parts) 1) (or (contains "." (first $parts)) (contains ":" (first $parts)) (eq (first $parts) "localhost")) -}}
@@ -36,6 +42,7 @@ Usage: {{ include "ml-common.images.qualify" (dict "ref" "seldonio/sklearnserver
 {{- $parts = prepend $parts "library" -}}
 {{- end -}}
 {{- printf "%s/%s" $registry (join "/" $parts) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -177,7 +177,8 @@ Usage: {{ include "ml-monitoring.ruleGroups" . }}
 {{- define "ml-monitoring.ruleGroups" -}}
 {{- $rules := .Values.rules -}}
 {{- $enabled := dict "seldon-recording" $rules.recording.enabled "slo-availability" $rules.slo.availability.enabled
-      "slo-latency" $rules.slo.latency.enabled "gpu" $rules.gpu.enabled "serving-health" $rules.servingHealth.enabled -}}
+      "slo-latency" $rules.slo.latency.enabled "gpu" $rules.gpu.enabled "serving-health" $rules.servingHealth.enabled
+      "webhook-certificate" $rules.webhookCertificate.enabled -}}
 {{- $names := list -}}
 {{- range $component := keys $enabled | sortAlpha -}}
 {{- if get $enabled $component -}}

@@ -30,15 +30,13 @@ Secret has its own name, so switching certManager.enabled never makes Helm and c
 {{- include "ml-common.webhook.rotationId" .Values.webhook.certificate.rotationId -}}
 {{- end -}}
 
-{{/* seldon-operator.webhook.rotationAnnotation: where the webhook Secret remembers the last rotationId. */}}
-{{- define "seldon-operator.webhook.rotationAnnotation" -}}{{ include "ml-common.webhook.rotationAnnotation" . }}{{- end -}}
-
 {{/*
-seldon-operator.webhook.tls: the webhook's CA and serving certificate, kept across upgrades (ml-common.webhook.tls
-says how). Call it once per render.
+seldon-operator.webhook.tls: the webhook's CA and serving certificate, kept across upgrades; a new rotationId
+rotates them over two upgrades without a window where the API server distrusts the served certificate
+(ml-common.webhook.phasedTLS says how). Call it once per render.
 */}}
 {{- define "seldon-operator.webhook.tls" -}}
-{{- include "ml-common.webhook.tls" (dict "context" . "secretName" (include "seldon-operator.webhook.secretName" .) "service" (include "seldon-operator.webhook.serviceName" .) "validityDays" .Values.webhook.certificate.validityDays "rotationId" .Values.webhook.certificate.rotationId) -}}
+{{- include "ml-common.webhook.phasedTLS" (dict "context" . "secretName" (include "seldon-operator.webhook.secretName" .) "service" (include "seldon-operator.webhook.serviceName" .) "validityDays" .Values.webhook.certificate.validityDays "rotationId" .Values.webhook.certificate.rotationId "minStepSeconds" .Values.webhook.certificate.rotationStepSeconds) -}}
 {{- end -}}
 
 {{/*
@@ -108,6 +106,10 @@ be repeated in extraEnv (Helm 4's server-side apply rejects duplicate env names)
   value: {{ .Values.istio.tlsMode | quote }}
 - name: AMBASSADOR_ENABLED
   value: {{ .Values.ambassador.enabled | quote }}
+{{- /* v1 (Service annotations) as upstream's manager config sets it: unset, main.go registers no v2 scheme (its
+default is v1) while SetupWithManager watches v2 Mappings (its default is v2), and the manager exits at start */}}
+- name: AMBASSADOR_VERSION
+  value: "v1"
 - name: AMBASSADOR_SINGLE_NAMESPACE
   value: {{ .Values.ambassador.singleNamespace | quote }}
 - name: KEDA_ENABLED

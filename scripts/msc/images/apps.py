@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import dockerd, gomod, sources, toolchain
 from ..env import CACHE, IMAGES, IMAGES_CACHE, PINS, ROOT, go_env
 from ..proc import BuildError, Step, atomic_dir, run_steps
-from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, run,
+from .core import (SOURCE_LABEL, ImageSpec, build_replacing, docker, image_id, image_size_mb, log, own_image, run,
                    write_build_record)
 from .locks import lock_header
 from .binary_image import pin_labels, pin_source
@@ -39,13 +39,14 @@ MLSERVER_VERSION = next(r.split("==")[1] for r in PINS["python_envs"]["mlserver"
                         if r.startswith("mlserver=="))
 KSERVE_TAG = PINS["sources"]["kserve"]["tag"]
 GO_VERSION_PKG = "github.com/prometheus/common/version"
-APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent)
-    "iris-model": f"ml-serving-charts/iris-model:{APP_VERSION}",
-    "iris-transformer": f"ml-serving-charts/iris-transformer:{APP_VERSION}",
-    "iris-combiner": f"ml-serving-charts/iris-combiner:{APP_VERSION}",
-    "mlserver-iris": f"ml-serving-charts/mlserver-iris:{APP_VERSION}",
-    "helm-test-client": f"ml-serving-charts/helm-test-client:{APP_VERSION}",
-    "loadgen": f"ml-serving-charts/loadgen:{APP_VERSION}",   # fixed-rate HTTP/gRPC load (msc.loadgen)
+APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them with `kind load` (IfNotPresent); ours are
+    # named under localhost/ (core.own_image): never docker.io, where the ml-serving-charts/ namespace is not ours
+    "iris-model": own_image("iris-model", APP_VERSION),
+    "iris-transformer": own_image("iris-transformer", APP_VERSION),
+    "iris-combiner": own_image("iris-combiner", APP_VERSION),
+    "mlserver-iris": own_image("mlserver-iris", APP_VERSION),
+    "helm-test-client": own_image("helm-test-client", APP_VERSION),
+    "loadgen": own_image("loadgen", APP_VERSION),   # fixed-rate HTTP/gRPC load (msc.loadgen)
     # Seldon Core's prepackaged SKLEARN_SERVER and multi-armed-bandit routers, from the verified 1.17.1 source,
     # under upstream's names (the seldon-operator chart's predictor_servers name seldonio/sklearnserver)
     "sklearnserver": f"seldonio/sklearnserver:{SELDON_VERSION}",
@@ -57,16 +58,16 @@ APP_IMAGES = {   # what `scripts/images NAME` builds; kind clusters get them wit
     # the v2-protocol SKLEARN_SERVER and XGBOOST_SERVER (MLServer), under upstream's names for this MLServer version
     "mlserver-sklearn": f"seldonio/mlserver:{MLSERVER_VERSION}-sklearn",
     "mlserver-xgboost": f"seldonio/mlserver:{MLSERVER_VERSION}-xgboost",
-    "prometheus": f"ml-serving-charts/prometheus:v{PINS['image_binaries']['prometheus']['reports']}",
+    "prometheus": own_image("prometheus", f"v{PINS['image_binaries']['prometheus']['reports']}"),
     "prometheus-operator":
-        f"ml-serving-charts/prometheus-operator:v{PINS['image_binaries']['prometheus-operator']['reports']}",
+        own_image("prometheus-operator", f"v{PINS['image_binaries']['prometheus-operator']['reports']}"),
     # KServe 0.20.0's python images, under upstream's names (the kserve-controller chart's defaults): the v1/v2
     # sklearnserver and the storage initializer, from PyPI and the verified archive (images/kserve/)
     "kserve-sklearnserver": f"kserve/sklearnserver:{KSERVE_TAG}",
     "kserve-storage-initializer": f"kserve/storage-initializer:{KSERVE_TAG}",
     # autoscaling: the HPA's resource metrics, and KEDA (operator + metrics API server in one image)
-    "metrics-server": f"ml-serving-charts/metrics-server:{PINS['image_binaries']['metrics-server']['version']}",
-    "keda": f"ml-serving-charts/keda:v{PINS['image_binaries']['keda']['reports']}",
+    "metrics-server": own_image("metrics-server", PINS['image_binaries']['metrics-server']['version']),
+    "keda": own_image("keda", f"v{PINS['image_binaries']['keda']['reports']}"),
 }
 IMAGE_GROUPS = {"models": ["iris-model", "iris-transformer", "iris-combiner", "mlserver-iris"],
                 "seldon-servers": ["sklearnserver", "mlserver-sklearn", "xgboostserver", "mlserver-xgboost",

@@ -25,6 +25,20 @@ SOURCE_LABEL = "io.ml-serving-charts.source"
 STAGE_LABEL = "io.ml-serving-charts.stage"   # on build stages (images/models/base/Dockerfile.*), pruned after use
 log = logger("images")
 
+# The ONE name of every image this project builds for a cluster to run (APP_IMAGES, the busybox stand-in).
+# "localhost" as a reference's first component is a registry host to Docker, containerd and the kubelet alike, so
+# such a name never resolves to docker.io, where anyone may publish under an unclaimed namespace such as
+# ml-serving-charts/ (issue 18). No runtime can pull it from anywhere (nothing serves localhost:443 on a node):
+# a cluster runs it only after `kind load` (or a user's own push to a registry set by global.imageRegistry).
+# The charts' defaults name the same registry; tests/render/test_image_references.py holds them to it.
+OWN_REGISTRY = "localhost"
+OWN_NAMESPACE = f"{OWN_REGISTRY}/ml-serving-charts"
+
+
+def own_image(name: str, tag: str) -> str:
+    """The reference of one of our images: localhost/ml-serving-charts/<name>:<tag>."""
+    return f"{OWN_NAMESPACE}/{name}:{tag}"
+
 
 def run(cmd: list[str], what: str, timeout: float = 1800, env: dict | None = None, cwd: Path | None = None,
         stdin: int | None = None, log_file: Path | None = None) -> str:

@@ -29,7 +29,7 @@ from ..env import BIN, CACHE, IMAGES, IMAGES_CACHE, K8S_VERSION, PINS
 from ..gomod import module_dir
 from ..proc import BuildError, Step, run_steps, wait_until
 from .core import (LABEL, SOURCE_LABEL, ImageSpec, build_image, digest_of, docker, file_sha256, image_id,
-                   image_label, image_size_mb, log, run, write_build_record)
+                   image_label, image_size_mb, log, own_image, run, write_build_record)
 from .rootfs import ROOTFS_PACKAGES, SUITE, rootfs_image, rootfs_tarball, step_rootfs
 
 RECIPE = IMAGES / "kind-node"
@@ -130,7 +130,9 @@ def kubeadm_images() -> dict[str, str]:
 # ---------------------------------------------------------------- images
 
 def netbase_image() -> str:
-    return f"ml-serving-charts/netbase:{SUITE}"
+    """Debian with iptables etc.: the base of the node's podnet image, and the busybox stand-in pods run
+    (msc.stack.BUSYBOX_STANDIN), hence one of our own names (core.own_image)."""
+    return own_image("netbase", SUITE)
 
 
 def netbase_spec() -> ImageSpec:
