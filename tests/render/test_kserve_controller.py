@@ -65,6 +65,8 @@ def test_defaults_run_the_controller_built_here_in_standard_mode(helm: str) -> N
     cfg = config(rendered)
     assert cfg["deploy"] == {"defaultDeploymentMode": "Standard"}
     assert cfg["ingress"]["disableIngressCreation"] is True
+    # read in every mode: without ingressGateway v0.20.0's controller exits at start (found on kwok)
+    assert cfg["ingress"]["ingressGateway"] and cfg["ingress"]["disableIstioVirtualHost"] is True
 
 
 def test_every_default_image_is_one_built_here(helm: str) -> None:
