@@ -70,6 +70,13 @@ def _own_names(chart: str, scenario: Obj, release: str) -> Obj:
                 "simulated": {"nodeNamePrefix": f"{release}-"}}
     if chart == "seldon-operator":
         return {"crd": {"install": False}}
+    if chart == "kserve-controller":
+        # the session applied KServe's CRDs and every other fetched CRD (Istio's, KEDA's: the chart refuses to leave
+        # out the rules for a kind the cluster has); the runtimes are cluster-scoped kserve-<name> objects that a
+        # second release could not own (test_kwok_kserve_controller installs them)
+        return {"crd": {"install": False},
+                "rbac": {"integrations": {k: True for k in defaults["rbac"]["integrations"]}},
+                "runtimes": {name: {"enabled": False} for name in defaults["runtimes"]}}
     if chart == "ml-platform":
         out: Obj = {sub: _own_names(sub, scenario.get(sub) or {}, release) for sub in ("gpu-node-pool", "seldon-operator")}
         namespaces = scenario.get("modelNamespaces", defaults.get("modelNamespaces")) or []
@@ -85,6 +92,7 @@ def coexistence_values(chart: str, values_file: Path | None, release: str) -> Ob
       release as a prefix; the session's `pools` release owns the plain ones.
     - seldon-operator: crd.install=false, as for a second operator release: the session applied the
       SeldonDeployment CRD first (the chart's CRD template is checked by a server-side dry run instead).
+    - kserve-controller: the same for its CRDs, its RBAC for every integration, no cluster-scoped runtimes.
     - ml-platform: both of the above for its subcharts, and its model Namespaces prefixed too."""
     scenario = (yaml.safe_load(values_file.read_text()) if values_file else None) or {}
     return _own_names(chart, scenario, release)
