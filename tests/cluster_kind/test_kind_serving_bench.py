@@ -79,7 +79,8 @@ def served(kind: KindEnv, helm_cli: Helm, seldon_operator: str, make_namespace: 
         ({"mlserver-iris"} if "executor-v2" in SETTINGS.variants else set())
     kind.require(*sorted(images))
     node, other = kind.node_of_pool(CPU_POOL), kind.node_of_pool(GPU_POOL)
-    namespace = make_namespace("kind-serving")
+    # not "kind-serving": test_kind_seldon_serving deletes that namespace as it ends, just before this module
+    namespace = make_namespace("kind-serving-bench")
     t0 = time.monotonic()
     objs = [o for v in variants if v.kind == "bare" for o in bare_objects(v, namespace, node)]
     objs.append(loadgen.runner_pod(RUNNER, namespace, node_selector={"kubernetes.io/hostname": other},
