@@ -34,3 +34,14 @@ def merge_values(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
             else:
                 out[key] = copy.deepcopy(value)
     return out
+
+
+def with_value(defaults: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of defaults with one dotted path set (a.b.0.c: a digit indexes a list; missing maps are made)."""
+    values = copy.deepcopy(dict(defaults))
+    *parents, last = path.split(".")
+    node: Any = values
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    node[int(last) if isinstance(node, list) else last] = value
+    return values

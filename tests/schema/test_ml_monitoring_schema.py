@@ -2,29 +2,17 @@
 objects rendered from non-default values are still valid against the pinned prometheus-operator CRDs."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 import yaml
 
-from harness import CHARTS, RenderError, assert_valid, render, values_errors
+from harness import CHARTS, RenderError, assert_valid, render, values_errors, with_value
 
 pytestmark = pytest.mark.schema
 
 CHART = "ml-monitoring"
 DEFAULTS: dict[str, Any] = yaml.safe_load((CHARTS / CHART / "values.yaml").read_text())
-
-
-def with_value(path: str, value: Any) -> dict[str, Any]:
-    """The chart defaults with one value replaced (path a.b.0.c, integers index lists)."""
-    values = copy.deepcopy(DEFAULTS)
-    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-    node: Any = values
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return values
 
 
 def test_defaults_are_valid() -> None:
@@ -70,7 +58,7 @@ BAD = [
 
 @pytest.mark.parametrize(("path", "value", "where"), BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
 def test_schema_rejects_bad_values_naming_the_path(path: str, value: Any, where: str | None) -> None:
-    errors = values_errors(CHART, with_value(path, value))
+    errors = values_errors(CHART, with_value(DEFAULTS, path, value))
     if where is None:
         assert errors == []
     else:

@@ -3,31 +3,18 @@ Helm itself), and the objects of value combinations beyond the scenarios are val
 minor and against the cert-manager and prometheus-operator CRDs."""
 from __future__ import annotations
 
-import copy
 import subprocess
-from typing import Any
 
 import pytest
 import yaml
 
-from harness import ROOT, RenderError, assert_valid, chart_path, merge_values, render, values_errors
+from harness import ROOT, RenderError, assert_valid, chart_path, merge_values, render, values_errors, with_value
 
 pytestmark = pytest.mark.schema
 
 CHART = "seldon-operator"
 DEFAULTS = yaml.safe_load((chart_path(CHART) / "values.yaml").read_text())
 subprocess.run([str(ROOT / "scripts" / "place-crds"), CHART], check=True, capture_output=True)
-
-
-def with_values(path: str, value: Any) -> dict:
-    """The default values with one dotted path set."""
-    values = copy.deepcopy(DEFAULTS)
-    node = values
-    *parents, leaf = path.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-    return values
 
 
 def test_defaults_pass_the_schema() -> None:
@@ -68,7 +55,7 @@ BAD = {
 
 @pytest.mark.parametrize("path", sorted(BAD))
 def test_schema_rejects_bad_values_naming_the_path(path: str) -> None:
-    errors = values_errors(CHART, with_values(path, BAD[path]))
+    errors = values_errors(CHART, with_value(DEFAULTS, path, BAD[path]))
     assert errors, f"{path}={BAD[path]!r} was accepted"
     top = path.split(".")[0]
     assert any(e.startswith(top) for e in errors), errors
@@ -86,7 +73,7 @@ GOOD = {
 
 @pytest.mark.parametrize("path", sorted(GOOD))
 def test_schema_accepts_valid_variants(path: str) -> None:
-    assert values_errors(CHART, with_values(path, GOOD[path])) == []
+    assert values_errors(CHART, with_value(DEFAULTS, path, GOOD[path])) == []
 
 
 def test_helm_enforces_the_schema_too(helm: str) -> None:
